@@ -1,0 +1,200 @@
+// Kernel selection and the decode split heuristic. See select.h.
+//
+// Every kernel's limits are written here once, so supported(), the workspace functions and the
+// entry points always agree.
+#include "api/select.h"
+
+#include <algorithm>
+#include <string>
+
+#include "cpu/cpu_backend.h"
+#include "cuda/cuda_backend.h"
+
+namespace sfa {
+namespace {
+
+Status unsupported(Kernel k, const std::string& why) {
+  return Status(StatusCode::kUnsupported, std::string("kernel '") + kernel_name(k) + "': " + why);
+}
+
+bool is_cpu_kernel(Kernel k) {
+  return k == Kernel::kCpuReference || k == Kernel::kCpuFlash || k == Kernel::kCpuDecode;
+}
+
+bool is_half(DType d) { return d == DType::kFloat16 || d == DType::kBFloat16; }
+
+// Head dims the tensor-core prefill kernel is instantiated for.
+bool fa2_mma_head_dim(int d) {
+  return d == 32 || d == 64 || d == 96 || d == 128 || d == 192 || d == 256;
+}
+constexpr int kFa2MmaMinSm = 80;
+
+// decode_fast: head dims, the most new tokens per sequence it packs per block.
+bool decode_fast_head_dim(int d) { return d == 64 || d == 128 || d == 256; }
+constexpr int kDecodeFastMaxQueries = 8;
+
+// Device placement and build checks shared by both entry points.
+Status check_placement(Kernel k, Device device) {
+  if (is_cpu_kernel(k)) {
+    if (device.type != DeviceType::kCPU) return unsupported(k, "runs on CPU tensors; q is on CUDA");
+    return Status::ok();
+  }
+  if (device.type != DeviceType::kCUDA) return unsupported(k, "runs on CUDA tensors; q is on the CPU");
+  if (!cuda::has_kernel(k)) return unsupported(k, "not built into this library");
+  return Status::ok();
+}
+
+Status attention_supports(Kernel k, const AttentionProblem& p, Device device, bool varlen) {
+  Status st = check_placement(k, device);
+  if (!st) return st;
+  switch (k) {
+    case Kernel::kCpuReference:
+    case Kernel::kCpuFlash:
+    case Kernel::kFa1:
+    case Kernel::kFa2:
+      return Status::ok();
+    case Kernel::kStandard:
+      if (varlen) return unsupported(k, "dense batches only (use attention(), not attention_varlen())");
+      return Status::ok();
+    case Kernel::kFa2Mma: {
+      if (!is_half(p.dtype)) {
+        return unsupported(k, std::string("needs float16 or bfloat16, got ") + dtype_name(p.dtype));
+      }
+      if (!fa2_mma_head_dim(p.head_dim)) {
+        return unsupported(k, "head_dim must be 32, 64, 96, 128, 192 or 256, got " +
+                                  std::to_string(p.head_dim));
+      }
+      cuda::DeviceInfo info;
+      if (!(st = cuda::device_info(device.index, &info))) return st;
+      if (info.sm_arch() < kFa2MmaMinSm) {
+        return unsupported(k, "needs compute capability 8.0 or newer, got " +
+                                  std::to_string(info.cc_major) + "." + std::to_string(info.cc_minor));
+      }
+      return Status::ok();
+    }
+    default:
+      return unsupported(k, "is a decode kernel; call decode()");
+  }
+}
+
+Status decode_supports(Kernel k, const DecodeProblem& p, Device device) {
+  Status st = check_placement(k, device);
+  if (!st) return st;
+  switch (k) {
+    case Kernel::kCpuReference:
+    case Kernel::kCpuDecode:
+    case Kernel::kDecode:
+      return Status::ok();
+    case Kernel::kDecodeFast:
+      if (!is_half(p.dtype)) {
+        return unsupported(k, std::string("needs float16 or bfloat16, got ") + dtype_name(p.dtype));
+      }
+      if (!decode_fast_head_dim(p.head_dim)) {
+        return unsupported(k, "head_dim must be 64, 128 or 256, got " + std::to_string(p.head_dim));
+      }
+      if (p.seqlen_q > kDecodeFastMaxQueries) {
+        return unsupported(k, "at most " + std::to_string(kDecodeFastMaxQueries) +
+                                  " new tokens per sequence, got seqlen_q = " + std::to_string(p.seqlen_q));
+      }
+      return Status::ok();
+    default:
+      return unsupported(k, "is a prefill kernel; call attention()");
+  }
+}
+
+// First kernel in `order` that supports the problem; the reason of the last refusal otherwise.
+template <typename Supports>
+Status first_supported(std::initializer_list<Kernel> order, Supports supports, Kernel* kernel) {
+  Status last;
+  for (Kernel k : order) {
+    last = supports(k);
+    if (last) {
+      *kernel = k;
+      return last;
+    }
+  }
+  return last;
+}
+
+}  // namespace
+
+Status select_attention(const AttentionProblem& p, Device device, bool varlen, Kernel requested,
+                        Kernel* kernel) {
+  auto supports = [&](Kernel k) { return attention_supports(k, p, device, varlen); };
+  if (requested != Kernel::kAuto) {
+    Status st = supports(requested);
+    if (st) *kernel = requested;
+    return st;
+  }
+  if (device.type == DeviceType::kCPU) return first_supported({Kernel::kCpuFlash}, supports, kernel);
+  // fa2_mma for half precision on sm80+; the SIMT kernel for float32 and other head dims.
+  return first_supported({Kernel::kFa2Mma, Kernel::kFa2}, supports, kernel);
+}
+
+Status select_decode(const DecodeProblem& p, Device device, Kernel requested, Kernel* kernel) {
+  auto supports = [&](Kernel k) { return decode_supports(k, p, device); };
+  if (requested != Kernel::kAuto) {
+    Status st = supports(requested);
+    if (st) *kernel = requested;
+    return st;
+  }
+  if (device.type == DeviceType::kCPU) return first_supported({Kernel::kCpuDecode}, supports, kernel);
+  return first_supported({Kernel::kDecodeFast, Kernel::kDecode}, supports, kernel);
+}
+
+int decode_num_splits(const DecodeProblem& p, Device device, Kernel kernel) {
+  if (kernel == Kernel::kCpuReference) return 1;  // the oracle never splits
+  if (p.num_splits > 0) return p.num_splits;
+  // Keys per split: below this a split's fixed cost (its partial output and the merge) outweighs
+  // the parallelism it adds.
+  constexpr int64_t kMinKeysPerSplit = 256;
+  const int64_t max_by_length = std::max<int64_t>(1, p.capacity / kMinKeysPerSplit);
+  // Independent work items without splitting, and how many the device runs at once.
+  int64_t items = 0, slots = 0;
+  if (device.type == DeviceType::kCPU) {
+    items = static_cast<int64_t>(p.batch) * p.heads;
+    slots = cpu::num_threads();
+  } else {
+    cuda::DeviceInfo info;
+    if (!cuda::device_info(device.index, &info)) return 1;
+    // decode_fast packs the query heads of one KV head into a block; the SIMT kernel runs a
+    // block per query head.
+    items = static_cast<int64_t>(p.batch) * (kernel == Kernel::kDecodeFast ? p.heads_kv : p.heads);
+    slots = 2 * static_cast<int64_t>(info.sm_count);  // two waves keep every SM busy at the tail
+  }
+  if (items <= 0) return 1;
+  const int64_t wanted = (slots + items - 1) / items;
+  return static_cast<int>(std::clamp<int64_t>(std::min(wanted, max_by_length), 1, kMaxSplits));
+}
+
+size_t attention_workspace_bytes(const AttentionProblem& p, Kernel kernel) {
+  return kernel == Kernel::kStandard ? cuda::standard_workspace_size(p) : 0;
+}
+
+namespace {
+constexpr size_t kWorkspaceAlign = 256;
+size_t align_up(size_t n) { return (n + kWorkspaceAlign - 1) / kWorkspaceAlign * kWorkspaceAlign; }
+size_t decode_partial_rows(const DecodeProblem& p, int num_splits) {
+  return static_cast<size_t>(num_splits) * p.batch * p.seqlen_q * p.heads;
+}
+}  // namespace
+
+size_t decode_workspace_bytes(const DecodeProblem& p, int num_splits) {
+  if (num_splits <= 1) return 0;
+  const size_t rows = decode_partial_rows(p, num_splits);
+  return align_up(rows * p.head_dim * sizeof(float)) + align_up(rows * sizeof(float));
+}
+
+void bind_decode_workspace(DecodeProblem* p, void* workspace) {
+  if (p->num_splits <= 1) {
+    p->workspace_out = nullptr;
+    p->workspace_lse = nullptr;
+    return;
+  }
+  const size_t rows = decode_partial_rows(*p, p->num_splits);
+  char* base = static_cast<char*>(workspace);
+  p->workspace_out = reinterpret_cast<float*>(base);
+  p->workspace_lse = reinterpret_cast<float*>(base + align_up(rows * p->head_dim * sizeof(float)));
+}
+
+}  // namespace sfa

@@ -60,6 +60,17 @@ Status parse_mode(const std::string& text, Mode* mode) {
   return Status::ok();
 }
 
+Status parse_seed(const std::string& text, uint64_t* seed) {
+  char* end = nullptr;
+  errno = 0;
+  const unsigned long long v = std::strtoull(text.c_str(), &end, 10);
+  if (text.empty() || text[0] == '-' || *end != '\0' || errno != 0) {
+    return bad("--seed", "an unsigned 64-bit integer", text);
+  }
+  *seed = static_cast<uint64_t>(v);
+  return Status::ok();
+}
+
 // "--window L,R" or "--window L" (left only).
 Status parse_window(const std::string& text, Shape* shape) {
   const size_t comma = text.find(',');
@@ -79,6 +90,24 @@ void split_names(const std::string& text, std::vector<std::string>* names) {
     if (comma == std::string::npos) break;
     start = comma + 1;
   }
+}
+
+// Flags that only one mode understands.
+Status check_mode_flags(const Shape& s) {
+  const std::string mode = mode_name(s.mode);
+  auto not_in = [&](const char* flag) {
+    return Status(StatusCode::kInvalidArgument, std::string(flag) + ": not used in --mode " + mode);
+  };
+  if (s.mode == Mode::kDecode) {
+    if (s.causal) return not_in("--causal (decode queries are the newest tokens of their sequence)");
+    if (s.window_right >= 0) return not_in("--window-right");
+    if (s.strided) return not_in("--strided");
+  } else {
+    if (s.page_size > 0) return not_in("--page-size");
+    if (s.num_splits > 0) return not_in("--num-splits");
+    if (s.ragged) return not_in("--ragged (varlen draws ragged lengths itself)");
+  }
+  return Status::ok();
 }
 
 }  // namespace
@@ -133,7 +162,6 @@ Status parse_options(int argc, char** argv, Options* o) {
   Shape& s = o->shape;
   bool seqlen_q_given = false;
   constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
-  int64_t seed = 0;
   // Flags that take a value; each handler parses it.
   const std::map<std::string, std::function<Status(const std::string&)>> with_value = {
       {"--kernel", [&](const std::string& v) { split_names(v, &o->kernels); return Status::ok(); }},
@@ -174,7 +202,7 @@ Status parse_options(int argc, char** argv, Options* o) {
       {"--warmup", [&](const std::string& v) { return parse_int("--warmup", v, 0, &o->warmup); }},
       {"--iters", [&](const std::string& v) { return parse_int("--iters", v, 1, &o->iters); }},
       {"--max-seconds", [&](const std::string& v) { return parse_float("--max-seconds", v, 0.0, &o->max_seconds); }},
-      {"--seed", [&](const std::string& v) { return parse_int("--seed", v, 0, std::numeric_limits<int64_t>::max(), &seed); }},
+      {"--seed", [&](const std::string& v) { return parse_seed(v, &o->seed); }},
       {"--suite", [&](const std::string& v) { o->suite = v; return Status::ok(); }},
   };
   const std::map<std::string, bool*> switches = {
@@ -216,16 +244,19 @@ Status parse_options(int argc, char** argv, Options* o) {
     if (!st) return st;
   }
   if (s.mode == Mode::kDecode && !seqlen_q_given) s.seqlen_q = 1;
-  o->seed = static_cast<uint64_t>(seed);
+  Status st = check_mode_flags(s);
+  if (!st) return st;
   for (const std::string& name : o->kernels) {
     Kernel k;
-    Status st = kernel_from_name(name.c_str(), &k);
-    if (!st) return Status(StatusCode::kInvalidArgument, "--kernel: " + st.message());
+    if (!(st = kernel_from_name(name.c_str(), &k))) {
+      return Status(StatusCode::kInvalidArgument, "--kernel: " + st.message());
+    }
   }
   if (o->verify) {
     Kernel k;
-    Status st = kernel_from_name(o->reference.c_str(), &k);
-    if (!st) return Status(StatusCode::kInvalidArgument, "--reference: " + st.message());
+    if (!(st = kernel_from_name(o->reference.c_str(), &k))) {
+      return Status(StatusCode::kInvalidArgument, "--reference: " + st.message());
+    }
   }
   return Status::ok();
 }

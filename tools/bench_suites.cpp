@@ -64,6 +64,11 @@ std::vector<BenchGroup> cpu_suite() {
   groups.push_back(reference_timing(square));
   groups.push_back(group(prefill(bf16, 1, 1024, 4, 4, 64, true), {"cpu-flash"}, "cpu-reference"));
   groups.push_back(group(prefill(f16, 2, 512, 8, 2, 128, true), {"cpu-flash"}, "cpu-reference"));
+  // MQA, head_dim 96 and a softcap. (No sliding window here: the FLOP count assumes full rows.)
+  Shape capped = prefill(bf16, 1, 2048, 8, 1, 96, true);
+  capped.softcap = 30.0f;
+  groups.push_back(group(capped, {"cpu-flash"}, "cpu-reference"));
+  groups.push_back(group(prefill(f32, 1, 4096, 4, 4, 64, true), {"cpu-flash"}, "cpu-reference"));
   Shape varlen = prefill(f16, 4, 512, 4, 4, 64, true);
   varlen.mode = Mode::kVarlen;
   groups.push_back(group(varlen, {"cpu-flash"}, "cpu-reference"));

@@ -1,0 +1,1 @@
+set(SFA_KERNEL_SOURCES decode.cu decode_combine.cu)

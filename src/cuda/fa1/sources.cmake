@@ -1,0 +1,1 @@
+set(SFA_KERNEL_SOURCES fa1.cu)

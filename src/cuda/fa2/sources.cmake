@@ -1,0 +1,1 @@
+set(SFA_KERNEL_SOURCES fa2.cu)

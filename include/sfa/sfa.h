@@ -83,7 +83,8 @@ struct AttentionArgs {
 
 Status attention(const AttentionArgs& args, const Launch& launch = {});
 Status attention_varlen(const AttentionArgs& args, const Launch& launch = {});
-// Scratch bytes attention()/attention_varlen() need for these arguments (0 for the flash kernels).
+// Scratch bytes attention()/attention_varlen() need for these arguments (0 for the FA-2 kernels;
+// fa1 keeps its O, l, m there, standard its score matrix).
 Status attention_workspace_size(const AttentionArgs& args, bool varlen, size_t* bytes);
 
 struct DecodeArgs {

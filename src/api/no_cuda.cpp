@@ -14,5 +14,6 @@ Status device_info(int, DeviceInfo*) { return absent(); }
 Status run_attention(Kernel, const AttentionProblem&, int, const Launch&) { return absent(); }
 Status run_decode(Kernel, const DecodeProblem&, int, const Launch&) { return absent(); }
 size_t standard_workspace_size(const AttentionProblem&) { return 0; }
+size_t fa1_workspace_size(const AttentionProblem&) { return 0; }
 
 }  // namespace sfa::cuda

@@ -168,7 +168,9 @@ int decode_num_splits(const DecodeProblem& p, Device device, Kernel kernel) {
 }
 
 size_t attention_workspace_bytes(const AttentionProblem& p, Kernel kernel) {
-  return kernel == Kernel::kStandard ? cuda::standard_workspace_size(p) : 0;
+  if (kernel == Kernel::kStandard) return cuda::standard_workspace_size(p);
+  if (kernel == Kernel::kFa1) return cuda::fa1_workspace_size(p);  // O, l, m between K/V blocks
+  return 0;
 }
 
 namespace {

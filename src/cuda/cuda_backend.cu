@@ -107,7 +107,7 @@ Status run_attention(Kernel kernel, [[maybe_unused]] const AttentionProblem& p, 
     case Kernel::kStandard: return launch_standard(p, launch.workspace, stream);
 #endif
 #ifdef SFA_WITH_FA1
-    case Kernel::kFa1: return launch_fa1(p, stream);
+    case Kernel::kFa1: return launch_fa1(p, launch.workspace, stream);
 #endif
 #ifdef SFA_WITH_FA2
     case Kernel::kFa2: return launch_fa2(p, stream);
@@ -149,6 +149,9 @@ Status run_decode(Kernel kernel, [[maybe_unused]] const DecodeProblem& p, int de
 
 #ifndef SFA_WITH_STANDARD
 size_t standard_workspace_size(const AttentionProblem&) { return 0; }
+#endif
+#ifndef SFA_WITH_FA1
+size_t fa1_workspace_size(const AttentionProblem&) { return 0; }
 #endif
 
 }  // namespace sfa::cuda

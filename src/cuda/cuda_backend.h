@@ -31,5 +31,7 @@ Status run_decode(Kernel kernel, const DecodeProblem& p, int device, const Launc
 
 // Scratch the standard-attention kernel needs: float32 scores for one launch.
 size_t standard_workspace_size(const AttentionProblem& p);
+// Scratch FlashAttention-1 needs: its O, l and m, kept in global memory between K/V blocks.
+size_t fa1_workspace_size(const AttentionProblem& p);
 
 }  // namespace sfa::cuda

@@ -10,7 +10,7 @@
 namespace sfa::cuda {
 
 Status launch_standard(const AttentionProblem& p, void* workspace, cudaStream_t stream);
-Status launch_fa1(const AttentionProblem& p, cudaStream_t stream);
+Status launch_fa1(const AttentionProblem& p, void* workspace, cudaStream_t stream);
 Status launch_fa2(const AttentionProblem& p, cudaStream_t stream);
 Status launch_fa2_mma(const AttentionProblem& p, const DeviceInfo& info, cudaStream_t stream);
 Status launch_decode(const DecodeProblem& p, cudaStream_t stream);

@@ -13,7 +13,7 @@ is queued on torch's current CUDA stream, so the ops can be captured in CUDA gra
                          window_left, softcap, return_lse, kernel) -> (out, lse)
     torch.ops.sfa.decode_out(q, k_cache, v_cache, out, ...same...) -> lse
 
-The ops are forward-only (no autograd formula).
+The ops are forward-only: backward through them raises NotImplementedError.
 """
 
 from typing import Optional, Tuple
@@ -133,6 +133,19 @@ def decode_out_op(q: Tensor, k_cache: Tensor, v_cache: Tensor, out: Tensor, cach
 def _decode_out_fake(q, k_cache, v_cache, out, cache_seqlens, block_table, num_splits, scale, window_left, softcap,
                      return_lse, kernel):
     return _new_lse(q, False, return_lse)
+
+
+# ---- autograd: forward-only, said clearly at backward time --------------------------------------
+
+def _no_backward(name):
+    def backward(ctx, *grads):
+        raise NotImplementedError(f"sfa.{name} is forward-only: it has no backward pass")
+
+    return backward
+
+
+torch.library.register_autograd("sfa::attention", _no_backward("attention"))
+torch.library.register_autograd("sfa::decode", _no_backward("decode"))
 
 
 # ---- the functions sfa.attention / attention_varlen / decode call for torch tensors -------------

@@ -27,9 +27,11 @@ Status cuda_status(cudaError_t err, const char* what) {
 }
 #endif
 
+#if !defined(SFA_TESTING_CUDA)
 Status no_cuda() {
   return Status(StatusCode::kUnsupported, "sfa_testing was built without CUDA");
 }
+#endif
 
 }  // namespace
 

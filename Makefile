@@ -30,7 +30,8 @@ configure: deps
 build: configure
 	cmake --build "$(BUILD_DIR)" --parallel $(JOBS)
 
-demo: build
+demo: configure
+	cmake --build "$(BUILD_DIR)" --parallel $(JOBS) --target sfa-bench
 	"$(BUILD_DIR)/tools/sfa-bench" --suite default $(BENCH_ARGS)
 
 test: build

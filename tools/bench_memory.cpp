@@ -28,10 +28,25 @@ std::vector<std::string> child_arguments(const std::string& self, const std::str
                                          const Options& o, uint64_t seed) {
   const bool is_reference = kernel == "cpu-reference";
   const bool long_run = is_reference && seqlen > kLongSeqlen;
-  std::vector<std::string> args = {self, "--kernel", kernel, "--mode", "prefill", "--dtype", "float32",
-                                   "--batch", "1", "--seqlen", std::to_string(seqlen),
-                                   "--heads", std::to_string(kHeads), "--head-dim", std::to_string(kHeadDim),
-                                   "--json", "--report-rss", "--seed", std::to_string(seed)};
+  std::vector<std::string> args = {self,
+                                   "--kernel",
+                                   kernel,
+                                   "--mode",
+                                   "prefill",
+                                   "--dtype",
+                                   "float32",
+                                   "--batch",
+                                   "1",
+                                   "--seqlen",
+                                   std::to_string(seqlen),
+                                   "--heads",
+                                   std::to_string(kHeads),
+                                   "--head-dim",
+                                   std::to_string(kHeadDim),
+                                   "--json",
+                                   "--report-rss",
+                                   "--seed",
+                                   std::to_string(seed)};
   if (is_reference || !o.verify) {
     args.push_back("--no-verify");
   } else {
@@ -80,7 +95,8 @@ Status run_memory_suite(const Options& o, const std::string& self,
   for (int seqlen : kSeqlens) {
     const uint64_t seed = o.seed != 0 ? o.seed : testing::next_seed();
     for (const char* kernel : {"cpu-flash", "cpu-reference"}) {
-      if (!o.kernels.empty() && std::find(o.kernels.begin(), o.kernels.end(), kernel) == o.kernels.end()) continue;
+      if (!o.kernels.empty() && std::find(o.kernels.begin(), o.kernels.end(), kernel) == o.kernels.end())
+        continue;
       Row row;
       row.kernel = kernel;
       row.shape = Shape();

@@ -43,8 +43,8 @@ Status parse_float(const std::string& flag, const std::string& text, double lo, 
 
 Status parse_dtype(const std::string& text, DType* dtype) {
   static const std::map<std::string, DType> kNames = {
-      {"float32", DType::kFloat32}, {"fp32", DType::kFloat32},  {"f32", DType::kFloat32},
-      {"float16", DType::kFloat16}, {"fp16", DType::kFloat16},  {"f16", DType::kFloat16},
+      {"float32", DType::kFloat32}, {"fp32", DType::kFloat32},      {"f32", DType::kFloat32},
+      {"float16", DType::kFloat16}, {"fp16", DType::kFloat16},      {"f16", DType::kFloat16},
       {"half", DType::kFloat16},    {"bfloat16", DType::kBFloat16}, {"bf16", DType::kBFloat16}};
   auto it = kNames.find(text);
   if (it == kNames.end()) return bad("--dtype", "float32, float16 or bfloat16 (fp32, fp16, bf16)", text);
@@ -53,10 +53,11 @@ Status parse_dtype(const std::string& text, DType* dtype) {
 }
 
 Status parse_mode(const std::string& text, Mode* mode) {
-  if (text == "prefill") *mode = Mode::kPrefill;
-  else if (text == "varlen") *mode = Mode::kVarlen;
-  else if (text == "decode") *mode = Mode::kDecode;
-  else return bad("--mode", "prefill, varlen or decode", text);
+  static const std::map<std::string, Mode> kNames = {
+      {"prefill", Mode::kPrefill}, {"varlen", Mode::kVarlen}, {"decode", Mode::kDecode}};
+  auto it = kNames.find(text);
+  if (it == kNames.end()) return bad("--mode", "prefill, varlen or decode", text);
+  *mode = it->second;
   return Status::ok();
 }
 
@@ -85,7 +86,8 @@ void split_names(const std::string& text, std::vector<std::string>* names) {
   size_t start = 0;
   while (start <= text.size()) {
     const size_t comma = text.find(',', start);
-    const std::string name = text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
+    const std::string name =
+        text.substr(start, comma == std::string::npos ? std::string::npos : comma - start);
     if (!name.empty()) names->push_back(name);
     if (comma == std::string::npos) break;
     start = comma + 1;
@@ -164,23 +166,30 @@ Status parse_options(int argc, char** argv, Options* o) {
   constexpr int64_t kInt32Max = std::numeric_limits<int32_t>::max();
   // Flags that take a value; each handler parses it.
   const std::map<std::string, std::function<Status(const std::string&)>> with_value = {
-      {"--kernel", [&](const std::string& v) { split_names(v, &o->kernels); return Status::ok(); }},
+      {"--kernel",
+       [&](const std::string& v) {
+         split_names(v, &o->kernels);
+         return Status::ok();
+       }},
       {"--mode", [&](const std::string& v) { return parse_mode(v, &s.mode); }},
       {"--dtype", [&](const std::string& v) { return parse_dtype(v, &s.dtype); }},
       {"--batch", [&](const std::string& v) { return parse_int("--batch", v, 0, &s.batch); }},
-      {"--seqlen", [&](const std::string& v) {
+      {"--seqlen",
+       [&](const std::string& v) {
          seqlen_q_given = true;
          Status st = parse_int("--seqlen", v, 0, &s.seqlen_q);
          s.seqlen_k = s.seqlen_q;
          return st;
        }},
-      {"--seqlen-q", [&](const std::string& v) {
+      {"--seqlen-q",
+       [&](const std::string& v) {
          seqlen_q_given = true;
          return parse_int("--seqlen-q", v, 0, &s.seqlen_q);
        }},
       {"--seqlen-k", [&](const std::string& v) { return parse_int("--seqlen-k", v, 0, &s.seqlen_k); }},
       {"--kv-len", [&](const std::string& v) { return parse_int("--kv-len", v, 0, &s.seqlen_k); }},
-      {"--heads", [&](const std::string& v) {
+      {"--heads",
+       [&](const std::string& v) {
          Status st = parse_int("--heads", v, 1, &s.heads);
          s.heads_kv = s.heads;
          return st;
@@ -188,9 +197,12 @@ Status parse_options(int argc, char** argv, Options* o) {
       {"--heads-kv", [&](const std::string& v) { return parse_int("--heads-kv", v, 1, &s.heads_kv); }},
       {"--head-dim", [&](const std::string& v) { return parse_int("--head-dim", v, 1, &s.head_dim); }},
       {"--window", [&](const std::string& v) { return parse_window(v, &s); }},
-      {"--window-left", [&](const std::string& v) { return parse_int("--window-left", v, -1, kInt32Max, &s.window_left); }},
-      {"--window-right", [&](const std::string& v) { return parse_int("--window-right", v, -1, kInt32Max, &s.window_right); }},
-      {"--softcap", [&](const std::string& v) {
+      {"--window-left",
+       [&](const std::string& v) { return parse_int("--window-left", v, -1, kInt32Max, &s.window_left); }},
+      {"--window-right",
+       [&](const std::string& v) { return parse_int("--window-right", v, -1, kInt32Max, &s.window_right); }},
+      {"--softcap",
+       [&](const std::string& v) {
          double cap = 0;
          Status st = parse_float("--softcap", v, 0.0, &cap);
          s.softcap = static_cast<float>(cap);
@@ -198,18 +210,31 @@ Status parse_options(int argc, char** argv, Options* o) {
        }},
       {"--page-size", [&](const std::string& v) { return parse_int("--page-size", v, 0, &s.page_size); }},
       {"--num-splits", [&](const std::string& v) { return parse_int("--num-splits", v, 0, &s.num_splits); }},
-      {"--reference", [&](const std::string& v) { o->reference = v; return Status::ok(); }},
+      {"--reference",
+       [&](const std::string& v) {
+         o->reference = v;
+         return Status::ok();
+       }},
       {"--warmup", [&](const std::string& v) { return parse_int("--warmup", v, 0, &o->warmup); }},
       {"--iters", [&](const std::string& v) { return parse_int("--iters", v, 1, &o->iters); }},
-      {"--max-seconds", [&](const std::string& v) { return parse_float("--max-seconds", v, 0.0, &o->max_seconds); }},
+      {"--max-seconds",
+       [&](const std::string& v) { return parse_float("--max-seconds", v, 0.0, &o->max_seconds); }},
       {"--seed", [&](const std::string& v) { return parse_seed(v, &o->seed); }},
-      {"--suite", [&](const std::string& v) { o->suite = v; return Status::ok(); }},
+      {"--suite",
+       [&](const std::string& v) {
+         o->suite = v;
+         return Status::ok();
+       }},
   };
   const std::map<std::string, bool*> switches = {
-      {"--causal", &s.causal},        {"--ragged", &s.ragged},
-      {"--strided", &s.strided},      {"--json", &o->json},
-      {"--list", &o->list},           {"--help", &o->help},
-      {"--report-rss", &o->report_rss}, {"--verify-after-timing", &o->verify_after_timing},
+      {"--causal", &s.causal},
+      {"--ragged", &s.ragged},
+      {"--strided", &s.strided},
+      {"--json", &o->json},
+      {"--list", &o->list},
+      {"--help", &o->help},
+      {"--report-rss", &o->report_rss},
+      {"--verify-after-timing", &o->verify_after_timing},
   };
   const std::map<std::string, std::string> short_names = {
       {"-k", "--kernel"}, {"-b", "--batch"}, {"-s", "--seqlen"}, {"-d", "--head-dim"}, {"-h", "--help"}};

@@ -29,8 +29,8 @@ struct Shape {
   int64_t window_left = -1;
   int64_t window_right = -1;
   float softcap = 0.0f;
-  int page_size = 0;   // decode: 0 contiguous cache, else paged with this many rows per page
-  int num_splits = 0;  // decode: 0 heuristic
+  int page_size = 0;     // decode: 0 contiguous cache, else paged with this many rows per page
+  int num_splits = 0;    // decode: 0 heuristic
   bool ragged = false;   // decode: different cache lengths per sequence
   bool strided = false;  // prefill: non-contiguous q/k/v/out views
 };
@@ -41,16 +41,16 @@ std::string describe_shape(const Shape& shape);
 struct Options {
   std::vector<std::string> kernels;  // empty: "auto"
   Shape shape;
-  std::string suite;                 // empty: the single shape above
+  std::string suite;  // empty: the single shape above
   std::string reference = "cpu-reference";
   bool verify = true;
   bool verify_after_timing = false;  // measure time and memory first, then verify
   int warmup = -1;                   // -1: the device's default
   int iters = -1;
-  double max_seconds = -1;           // stop timing a row once its timed runs took this long (-1: default)
-  uint64_t seed = 0;                 // 0: fresh seeds
+  double max_seconds = -1;  // stop timing a row once its timed runs took this long (-1: default)
+  uint64_t seed = 0;        // 0: fresh seeds
   bool json = false;
-  bool report_rss = false;           // add peak resident memory to each row (cpu-memory suite)
+  bool report_rss = false;  // add peak resident memory to each row (cpu-memory suite)
   bool list = false;
   bool help = false;
 };

@@ -17,7 +17,9 @@ std::string printf_string(const char* format, double value) {
 
 std::string format_rate(const Row& row) {
   if (row.tflops >= 0) {
-    return printf_string(row.tflops >= 10 ? "%.1f TFLOP/s" : row.tflops >= 0.1 ? "%.3f TFLOP/s" : "%.4f TFLOP/s",
+    return printf_string(row.tflops >= 10    ? "%.1f TFLOP/s"
+                         : row.tflops >= 0.1 ? "%.3f TFLOP/s"
+                                             : "%.4f TFLOP/s",
                          row.tflops);
   }
   if (row.gbps >= 0) return printf_string(row.gbps >= 100 ? "%.0f GB/s" : "%.2f GB/s", row.gbps);
@@ -67,18 +69,23 @@ std::string json_number(double value) {
 // Parses one flat JSON object of strings, numbers, booleans and nulls into text values.
 bool parse_flat_json(const std::string& s, std::map<std::string, std::string>* fields) {
   size_t i = 0;
-  auto skip = [&] { while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) ++i; };
+  auto skip = [&] {
+    while (i < s.size() && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r')) ++i;
+  };
   auto read_string = [&](std::string* out) {
     if (i >= s.size() || s[i] != '"') return false;
     for (++i; i < s.size() && s[i] != '"'; ++i) {
       if (s[i] == '\\' && i + 1 < s.size()) {
         const char e = s[++i];
-        if (e == 'n') *out += '\n';
-        else if (e == 't') *out += '\t';
+        if (e == 'n')
+          *out += '\n';
+        else if (e == 't')
+          *out += '\t';
         else if (e == 'u' && i + 4 < s.size()) {
           *out += static_cast<char>(std::strtol(s.substr(i + 1, 4).c_str(), nullptr, 16));
           i += 4;
-        } else *out += e;
+        } else
+          *out += e;
       } else {
         *out += s[i];
       }
@@ -135,7 +142,8 @@ std::string format_time(double ms) {
 }
 
 void print_table(const std::vector<Row>& rows, bool with_rss) {
-  std::vector<std::string> header = {"kernel", "mode", "shape", "dtype", "time", "throughput", "error", "reference"};
+  std::vector<std::string> header = {"kernel", "mode",       "shape", "dtype",
+                                     "time",   "throughput", "error", "reference"};
   if (with_rss) {
     header.push_back("peak RSS");
     header.push_back("kernel RSS");
@@ -153,7 +161,8 @@ void print_table(const std::vector<Row>& rows, bool with_rss) {
                                      r.reference.empty() ? "-" : r.reference};
     if (with_rss) {
       line.push_back(format_mb(r.peak_rss_kb));
-      line.push_back(r.peak_rss_kb < 0 || r.baseline_rss_kb < 0 ? "-" : format_mb(r.peak_rss_kb - r.baseline_rss_kb));
+      line.push_back(
+          r.peak_rss_kb < 0 || r.baseline_rss_kb < 0 ? "-" : format_mb(r.peak_rss_kb - r.baseline_rss_kb));
     }
     line.push_back(format_status(r));
     cells.push_back(line);
@@ -174,7 +183,8 @@ void print_table(const std::vector<Row>& rows, bool with_rss) {
   };
   print_line(header);
   std::vector<std::string> rule;
-  for (size_t c = 0; c < header.size(); ++c) rule.push_back(std::string(c + 1 < header.size() ? width[c] : header[c].size(), '-'));
+  for (size_t c = 0; c < header.size(); ++c)
+    rule.push_back(std::string(c + 1 < header.size() ? width[c] : header[c].size(), '-'));
   print_line(rule);
   for (const auto& line : cells) print_line(line);
   std::fflush(stdout);
@@ -248,8 +258,8 @@ bool from_json(const std::string& line, Row* r) {
   r->reference = f["reference"];
   r->message = f["message"];
   const std::string status = f["status"];
-  r->outcome = status == "ok" ? Outcome::kOk
-               : status == "FAIL" ? Outcome::kFailed
+  r->outcome = status == "ok"        ? Outcome::kOk
+               : status == "FAIL"    ? Outcome::kFailed
                : status == "skipped" ? Outcome::kUnsupported
                                      : Outcome::kError;
   r->time_ms = number("time_ms", -1);

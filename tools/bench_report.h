@@ -23,13 +23,13 @@ struct Row {
   std::string reference;  // empty: not verified
   Shape shape;
   Outcome outcome = Outcome::kOk;
-  std::string message;    // why it failed or was skipped
-  double time_ms = -1;    // median; < 0 when not timed
+  std::string message;  // why it failed or was skipped
+  double time_ms = -1;  // median; < 0 when not timed
   double min_ms = -1;
   int runs = 0;
-  double tflops = -1;     // prefill/varlen
-  double gbps = -1;       // decode: bytes of K and V read per second
-  double error = -1;      // ||out - ref|| / ||ref||; < 0 when not verified
+  double tflops = -1;  // prefill/varlen
+  double gbps = -1;    // decode: bytes of K and V read per second
+  double error = -1;   // ||out - ref|| / ||ref||; < 0 when not verified
   double lse_error = -1;
   double tolerance = -1;
   int64_t unwritten = 0;

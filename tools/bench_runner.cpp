@@ -132,7 +132,9 @@ void measure(Run* run, Kernel kernel, Kernel reference, const BenchGroup& g, Tim
   if (verify && g.verify_after_timing) check();
 }
 
-double rate_of(testing::AttentionRun* run, double ms, Row* row) { return row->tflops = run->flops() / (ms * 1e9); }
+double rate_of(testing::AttentionRun* run, double ms, Row* row) {
+  return row->tflops = run->flops() / (ms * 1e9);
+}
 double rate_of(testing::DecodeRun* run, double ms, Row* row) { return row->gbps = run->bytes() / (ms * 1e6); }
 
 // All kernels of a group on one kind of run; runs are created per device on first use.

@@ -131,7 +131,8 @@ const std::vector<SuiteInfo>& suites() {
       {"default", "the GPU suite when a CUDA device is present, else the CPU suite (make demo)"},
       {"cpu", "cpu-flash and cpu-decode beside cpu-reference at shapes that run in seconds"},
       {"gpu", "the CUDA kernels beside standard attention at representative shapes"},
-      {"cpu-memory", "cpu-flash vs cpu-reference at seqlen 1k, 4k, 16k: time and peak memory, one process each"},
+      {"cpu-memory",
+       "cpu-flash vs cpu-reference at seqlen 1k, 4k, 16k: time and peak memory, one process each"},
   };
   return kSuites;
 }
@@ -143,8 +144,9 @@ Status suite_groups(const std::string& name, const Options& options, std::vector
     *groups = cpu_suite();
   } else if (which == "gpu") {
     if (cuda_device_count() == 0) {
-      return Status(StatusCode::kUnsupported, std::string("--suite gpu: ") +
-                                                  (built_with_cuda() ? "no CUDA device" : "built without CUDA"));
+      return Status(
+          StatusCode::kUnsupported,
+          std::string("--suite gpu: ") + (built_with_cuda() ? "no CUDA device" : "built without CUDA"));
     }
     *groups = gpu_suite();
   } else {

@@ -44,7 +44,9 @@ class CudaTimer final : public Timer {
   }
 
   void* stream() const override { return stream_; }
-  Status synchronize() override { return cuda_status(cudaStreamSynchronize(stream_), "cudaStreamSynchronize"); }
+  Status synchronize() override {
+    return cuda_status(cudaStreamSynchronize(stream_), "cudaStreamSynchronize");
+  }
   int default_warmup() const override { return 10; }
   int default_iters() const override { return 100; }
 
@@ -57,7 +59,8 @@ class CudaTimer final : public Timer {
     if (!(st = synchronize())) return st;
     std::vector<double> times;
     double total_ms = 0;
-    while (static_cast<int>(times.size()) < plan.iters && (times.empty() || total_ms < plan.max_seconds * 1e3)) {
+    while (static_cast<int>(times.size()) < plan.iters &&
+           (times.empty() || total_ms < plan.max_seconds * 1e3)) {
       const int runs = std::min(kRunsPerBatch, plan.iters - static_cast<int>(times.size()));
       for (int r = 0; r < runs; ++r) {
         if (plan.flush_l2) {
@@ -71,7 +74,8 @@ class CudaTimer final : public Timer {
       if (!(st = synchronize())) return st;
       for (int r = 0; r < runs; ++r) {
         float ms = 0;
-        st = cuda_status(cudaEventElapsedTime(&ms, events_[2 * r], events_[2 * r + 1]), "cudaEventElapsedTime");
+        st = cuda_status(cudaEventElapsedTime(&ms, events_[2 * r], events_[2 * r + 1]),
+                         "cudaEventElapsedTime");
         if (!st) return st;
         times.push_back(ms);
         total_ms += ms;

@@ -33,7 +33,8 @@ void print_list() {
                            "fa2_mma", "decode_fast", "auto"}) {
     sfa::Kernel k;
     (void)sfa::kernel_from_name(name, &k);
-    const bool cpu = k == sfa::Kernel::kCpuReference || k == sfa::Kernel::kCpuFlash || k == sfa::Kernel::kCpuDecode;
+    const bool cpu =
+        k == sfa::Kernel::kCpuReference || k == sfa::Kernel::kCpuFlash || k == sfa::Kernel::kCpuDecode;
     std::printf("  %-14s %s\n", name, cpu ? "CPU" : k == sfa::Kernel::kAuto ? "best available" : "CUDA");
   }
   std::printf("suites:\n");
@@ -55,7 +56,8 @@ std::string self_path(const char* argv0) {
 // progress line on a terminal.
 class Output {
  public:
-  Output(bool json, bool with_rss) : json_(json), with_rss_(with_rss), progress_(!json && isatty(STDERR_FILENO)) {}
+  Output(bool json, bool with_rss)
+      : json_(json), with_rss_(with_rss), progress_(!json && isatty(STDERR_FILENO)) {}
   void add(const Row& row) {
     rows_.push_back(row);
     if (json_) {

@@ -36,7 +36,7 @@ demo: configure
 
 test: build
 	cd "$(BUILD_DIR)" && ctest --output-on-failure --parallel $(JOBS)
-	@if [ -d python ] && [ -f scripts/python-test ]; then bash scripts/python-test; fi
+	@if [ -d python ] && [ -f scripts/python-test ]; then BUILD_DIR="$(BUILD_DIR)" bash scripts/python-test; fi
 
 clean:
 	rm -rf "$(BUILD_DIR)"

@@ -40,7 +40,11 @@ bool is_float_dtype(DType d) {
 
 // Rank, extents, strides, overflow, null data and (for CUDA) alignment of one tensor.
 // `layout` describes the expected shape for the message, e.g. "[batch, seqlen_q, heads, head_dim]".
-Status check_layout(const char* name, const TensorView& t, int rank, const char* layout) {
+// `vector_loads`: the CUDA kernels read it with 16-byte vectors (q, k, v, out), so its base and
+// strides must be 16-byte multiples; the small tensors read or written one element at a time
+// (lse, lengths, offsets, block tables) only need their elements aligned.
+Status check_layout(const char* name, const TensorView& t, int rank, const char* layout,
+                    bool vector_loads = true) {
   if (t.rank != rank) {
     return invalid(std::string(name) + ": expected rank " + std::to_string(rank) + " " + layout +
                    ", got rank " + std::to_string(t.rank));
@@ -79,7 +83,12 @@ Status check_layout(const char* name, const TensorView& t, int rank, const char*
     return invalid(std::string(name) + ": expected a contiguous last dimension (stride 1), got stride " +
                    std::to_string(t.stride[rank - 1]));
   }
-  if (t.device.type == DeviceType::kCUDA && numel > 0) {
+  if (t.device.type == DeviceType::kCUDA && numel > 0 && !vector_loads) {
+    if (reinterpret_cast<uintptr_t>(t.data) % dtype_size(t.dtype) != 0) {
+      return invalid(std::string(name) + ": expected a data pointer aligned to its " +
+                     std::to_string(dtype_size(t.dtype)) + "-byte elements on CUDA");
+    }
+  } else if (t.device.type == DeviceType::kCUDA && numel > 0) {
     const uintptr_t address = reinterpret_cast<uintptr_t>(t.data);
     if (address % kCudaAlignment != 0) {
       return invalid(std::string(name) + ": expected a 16-byte aligned data pointer on CUDA, got " +
@@ -266,7 +275,7 @@ Status validate_attention(const AttentionArgs& a, bool varlen, AttentionProblem*
     for (const Named& n : cus) {
       if (!(st = check_device(n.name, *n.t, *device))) return st;
       if (!(st = check_dtype(n.name, *n.t, DType::kInt32, "sequence offsets"))) return st;
-      if (!(st = check_layout(n.name, *n.t, 1, n.layout))) return st;
+      if (!(st = check_layout(n.name, *n.t, 1, n.layout, false))) return st;
     }
     if (a.cu_seqlens_q.shape[0] < 1) {
       return invalid("cu_seqlens_q: expected shape [batch + 1] with batch >= 0, got " +
@@ -310,11 +319,11 @@ Status validate_attention(const AttentionArgs& a, bool varlen, AttentionProblem*
     if (!(st = check_device("lse", a.lse, *device))) return st;
     if (!(st = check_dtype("lse", a.lse, DType::kFloat32, "log-sum-exp is float32"))) return st;
     if (varlen) {
-      if (!(st = check_layout("lse", a.lse, 2, "[heads, total_q]"))) return st;
+      if (!(st = check_layout("lse", a.lse, 2, "[heads, total_q]", false))) return st;
       if (!(st = check_extent("lse", a.lse, 0, "heads", heads))) return st;
       if (!(st = check_extent("lse", a.lse, 1, "total_q", a.q.shape[0]))) return st;
     } else {
-      if (!(st = check_layout("lse", a.lse, 3, "[batch, heads, seqlen_q]"))) return st;
+      if (!(st = check_layout("lse", a.lse, 3, "[batch, heads, seqlen_q]", false))) return st;
       if (!(st = check_extent("lse", a.lse, 0, "batch", batch))) return st;
       if (!(st = check_extent("lse", a.lse, 1, "heads", heads))) return st;
       if (!(st = check_extent("lse", a.lse, 2, "seqlen_q", seqlen_q))) return st;
@@ -414,7 +423,7 @@ Status validate_decode(const DecodeArgs& a, DecodeProblem* p, Device* device) {
   if (paged) {
     if (!(st = check_device("block_table", a.block_table, *device))) return st;
     if (!(st = check_dtype("block_table", a.block_table, DType::kInt32, "page indices"))) return st;
-    if (!(st = check_layout("block_table", a.block_table, 2, "[batch, max_pages_per_seq]"))) return st;
+    if (!(st = check_layout("block_table", a.block_table, 2, "[batch, max_pages_per_seq]", false))) return st;
     if (!(st = check_extent("block_table", a.block_table, 0, "batch", batch))) return st;
     num_pages = a.k_cache.shape[0];
     page_size = a.k_cache.shape[1];
@@ -437,7 +446,7 @@ Status validate_decode(const DecodeArgs& a, DecodeProblem* p, Device* device) {
   if (a.cache_seqlens.present()) {
     if (!(st = check_device("cache_seqlens", a.cache_seqlens, *device))) return st;
     if (!(st = check_dtype("cache_seqlens", a.cache_seqlens, DType::kInt32, "lengths"))) return st;
-    if (!(st = check_layout("cache_seqlens", a.cache_seqlens, 1, "[batch]"))) return st;
+    if (!(st = check_layout("cache_seqlens", a.cache_seqlens, 1, "[batch]", false))) return st;
     if (!(st = check_extent("cache_seqlens", a.cache_seqlens, 0, "batch", batch))) return st;
     if (device->type == DeviceType::kCPU) {
       const auto* len = static_cast<const int32_t*>(a.cache_seqlens.data);
@@ -472,7 +481,7 @@ Status validate_decode(const DecodeArgs& a, DecodeProblem* p, Device* device) {
   if (a.lse.present()) {
     if (!(st = check_device("lse", a.lse, *device))) return st;
     if (!(st = check_dtype("lse", a.lse, DType::kFloat32, "log-sum-exp is float32"))) return st;
-    if (!(st = check_layout("lse", a.lse, 3, "[batch, heads, seqlen_q]"))) return st;
+    if (!(st = check_layout("lse", a.lse, 3, "[batch, heads, seqlen_q]", false))) return st;
     if (!(st = check_extent("lse", a.lse, 0, "batch", batch))) return st;
     if (!(st = check_extent("lse", a.lse, 1, "heads", heads))) return st;
     if (!(st = check_extent("lse", a.lse, 2, "seqlen_q", seqlen_q))) return st;

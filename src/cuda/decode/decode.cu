@@ -94,7 +94,10 @@ __global__ void __launch_bounds__(kThreads) decode_split_kernel(const DecodeProb
 
   OnlineSoftmax st;
   float acc[kVecsPerLane][kE] = {};
-  for (int64_t key = k_begin + group * kUnroll; key < k_end; key += kKeyGroups * kUnroll) {
+  // The trip count is the same for every thread (the shuffles below need whole warps); a
+  // group's keys past k_end are masked.
+  for (int64_t step = k_begin; step < k_end; step += kKeyGroups * kUnroll) {
+    const int64_t key = step + group * kUnroll;
     float rk[kUnroll][kVecsPerLane][kE], rv[kUnroll][kVecsPerLane][kE];
     bool valid[kUnroll];
 #pragma unroll

@@ -145,6 +145,7 @@ void print_table(const std::vector<Row>& rows, bool with_rss) {
   std::vector<std::string> header = {"kernel", "mode",       "shape", "dtype",
                                      "time",   "throughput", "error", "reference"};
   if (with_rss) {
+    header.push_back("CPU time");
     header.push_back("peak RSS");
     header.push_back("kernel RSS");
   }
@@ -160,6 +161,7 @@ void print_table(const std::vector<Row>& rows, bool with_rss) {
                                      format_error(r),
                                      r.reference.empty() ? "-" : r.reference};
     if (with_rss) {
+      line.push_back(format_time(r.cpu_ms));
       line.push_back(format_mb(r.peak_rss_kb));
       line.push_back(
           r.peak_rss_kb < 0 || r.baseline_rss_kb < 0 ? "-" : format_mb(r.peak_rss_kb - r.baseline_rss_kb));
@@ -222,6 +224,7 @@ std::string to_json(const Row& r) {
       num("time_ms", json_number(r.time_ms)),
       num("min_ms", json_number(r.min_ms)),
       num("runs", integer(r.runs)),
+      num("cpu_ms", json_number(r.cpu_ms)),
       num("tflops", json_number(r.tflops)),
       num("gbps", json_number(r.gbps)),
       str("reference", r.reference),
@@ -265,6 +268,7 @@ bool from_json(const std::string& line, Row* r) {
   r->time_ms = number("time_ms", -1);
   r->min_ms = number("min_ms", -1);
   r->runs = static_cast<int>(integer("runs", 0));
+  r->cpu_ms = number("cpu_ms", -1);
   r->tflops = number("tflops", -1);
   r->gbps = number("gbps", -1);
   r->error = number("error", -1);

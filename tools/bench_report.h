@@ -27,6 +27,7 @@ struct Row {
   double time_ms = -1;  // median; < 0 when not timed
   double min_ms = -1;
   int runs = 0;
+  double cpu_ms = -1;  // CPU kernels: median process CPU time per run (all threads)
   double tflops = -1;  // prefill/varlen
   double gbps = -1;    // decode: bytes of K and V read per second
   double error = -1;   // ||out - ref|| / ||ref||; < 0 when not verified

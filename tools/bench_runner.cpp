@@ -127,6 +127,7 @@ void measure(Run* run, Kernel kernel, Kernel reference, const BenchGroup& g, Tim
   row->time_ms = t.median_ms;
   row->min_ms = t.min_ms;
   row->runs = t.runs;
+  row->cpu_ms = t.cpu_ms;
   if (g.report_rss) row->peak_rss_kb = peak_rss_kb();
 
   if (verify && g.verify_after_timing) check();

@@ -3,6 +3,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <ctime>
 #include <vector>
 
 namespace sfa::bench {
@@ -12,6 +13,13 @@ Status make_cuda_timer(int device, std::unique_ptr<Timer>* timer);  // bench_tim
 #endif
 
 namespace {
+
+// CPU time of the whole process (every thread) in milliseconds.
+double process_cpu_ms() {
+  timespec t{};
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &t);
+  return t.tv_sec * 1e3 + t.tv_nsec * 1e-6;
+}
 
 // CPU kernels run to completion inside the call, so the host clock around it is the kernel time.
 class CpuTimer final : public Timer {
@@ -27,17 +35,20 @@ class CpuTimer final : public Timer {
       Status st = launch();
       if (!st) return st;
     }
-    std::vector<double> times;
+    std::vector<double> times, cpu_times;
     double total_ms = 0;
     for (int i = 0; i < plan.iters && (i == 0 || total_ms < plan.max_seconds * 1e3); ++i) {
+      const double cpu_start = process_cpu_ms();
       const auto start = Clock::now();
       Status st = launch();
       const auto stop = Clock::now();
       if (!st) return st;
+      cpu_times.push_back(process_cpu_ms() - cpu_start);
       times.push_back(std::chrono::duration<double, std::milli>(stop - start).count());
       total_ms += times.back();
     }
     timing->median_ms = median(times);
+    timing->cpu_ms = median(cpu_times);
     timing->min_ms = *std::min_element(times.begin(), times.end());
     timing->runs = static_cast<int>(times.size());
     return Status::ok();

@@ -21,6 +21,9 @@ struct Timing {
   double median_ms = -1;
   double min_ms = -1;
   int runs = 0;
+  // CPU: median process CPU time (all threads) per run. On a shared machine the wall time grows
+  // with the other load, this much less.
+  double cpu_ms = -1;
 };
 
 class Timer {

@@ -44,8 +44,9 @@ enum class Kernel : int32_t {
   kCpuFlash,      // FlashAttention-2 on the CPU: tiled, online softmax, multithreaded
   kCpuDecode,     // split-KV decode with the log-sum-exp merge
   // CUDA backend
-  kStandard,    // plain attention: GEMM, softmax, GEMM (needs a seqlen^2 workspace)
-  kFa1,         // FlashAttention-1, SIMT float32 (teaching)
+  kStandard,    // plain attention: GEMM, softmax, GEMM (needs a seqlen^2 workspace); its first
+                // call on a device creates that device's cuBLAS handle, which allocates
+  kFa1,         // FlashAttention-1, SIMT float32 (teaching); O, l, m live in the workspace
   kFa2,         // FlashAttention-2, SIMT float32 (teaching)
   kDecode,      // Flash-Decoding, SIMT float32 (teaching)
   kFa2Mma,      // FlashAttention-2 on tensor cores, fp16/bf16, sm80+

@@ -23,8 +23,10 @@ constexpr int kWarps = 8;
 
 template <typename T>
 __global__ void __launch_bounds__(kWarps * kWarpSize) decode_combine_kernel(const DecodeProblem p) {
-  const int64_t rows = static_cast<int64_t>(p.batch) * p.seqlen_q * p.heads;
-  const int64_t row = static_cast<int64_t>(blockIdx.x) * kWarps + threadIdx.x / kWarpSize;
+  // rows < 2^31: the split kernel launched num_splits * rows blocks (launch_decode checks that),
+  // so the row arithmetic is 32-bit (64-bit division is a slow subroutine with a stack frame).
+  const int rows = p.batch * p.seqlen_q * p.heads;
+  const int row = blockIdx.x * kWarps + threadIdx.x / kWarpSize;
   if (row >= rows) return;
   const int lane = threadIdx.x % kWarpSize;
   const int h = row % p.heads;
@@ -32,15 +34,16 @@ __global__ void __launch_bounds__(kWarps * kWarpSize) decode_combine_kernel(cons
   const int64_t b = row / p.heads / p.seqlen_q;
 
   MergeState merge;
-  for (int s = 0; s < p.num_splits; ++s) merge.add(p.workspace_lse[s * rows + row]);
+  for (int s = 0; s < p.num_splits; ++s) merge.add(p.workspace_lse[static_cast<int64_t>(s) * rows + row]);
 
   T* gout = static_cast<T*>(p.out) + b * p.out_stride.batch + i * p.out_stride.row + h * p.out_stride.head;
   for (int vec = lane; vec < p.head_dim / 4; vec += kWarpSize) {
     float o[4] = {0.0f, 0.0f, 0.0f, 0.0f};
     for (int s = 0; s < p.num_splits; ++s) {
-      const float weight = merge.weight(p.workspace_lse[s * rows + row]);
+      const int64_t part_row = static_cast<int64_t>(s) * rows + row;
+      const float weight = merge.weight(p.workspace_lse[part_row]);
       if (weight == 0.0f) continue;  // an empty split: its partial output adds nothing
-      const float4 part = *reinterpret_cast<const float4*>(p.workspace_out + (s * rows + row) * p.head_dim + 4 * vec);
+      const float4 part = *reinterpret_cast<const float4*>(p.workspace_out + part_row * p.head_dim + 4 * vec);
       o[0] = fmaf(weight, part.x, o[0]);
       o[1] = fmaf(weight, part.y, o[1]);
       o[2] = fmaf(weight, part.z, o[2]);

@@ -22,6 +22,7 @@ namespace sfa::cpu {
 namespace {
 
 constexpr int64_t kRowsPerItem = 64;  // query rows per work item
+constexpr int kLanes = 8;             // partial sums per dot product
 
 // One worker's memory: a sequence's keys/values as float, one row of scores, one query row.
 struct Scratch {
@@ -41,8 +42,13 @@ double attend_row(const double* q, const float* k, const float* v, KeyRange r, i
   double max_s = -std::numeric_limits<double>::infinity();
   for (int64_t j = r.lo; j < r.hi; ++j) {
     const float* kj = k + j * head_dim;
+    // q . k_j with kLanes partial sums (vectorisable; head_dim is a multiple of 8).
+    double acc_lanes[kLanes] = {};
+    for (int d = 0; d < head_dim; d += kLanes) {
+      for (int l = 0; l < kLanes; ++l) acc_lanes[l] += q[d + l] * kj[d + l];
+    }
     double dot = 0.0;
-    for (int d = 0; d < head_dim; ++d) dot += q[d] * kj[d];
+    for (int l = 0; l < kLanes; ++l) dot += acc_lanes[l];
     s[j] = apply_softcap(scale * dot, softcap);
     max_s = std::max(max_s, s[j]);
   }

@@ -52,11 +52,11 @@ class TileAttention {
   float softcap_;  // 0: off
   int rows_ = 0;
   std::vector<float> q_;   // [kBlockM][head_dim]
-  std::vector<float> k_;   // [kBlockN][head_dim] as loaded
-  std::vector<float> kt_;  // [head_dim][kBlockN]: K transposed, so S = Q K^T runs along keys
+  std::vector<float> k_;   // [kBlockN][head_dim]
   std::vector<float> v_;   // [kBlockN][head_dim]
   std::vector<float> s_;   // [kBlockM][kBlockN]: scores, then probabilities
   std::vector<float> o_;   // [kBlockM][head_dim]: unnormalised output
+  std::vector<float> pv_;  // [head_dim]: one row's P V over the current tile
   std::vector<KeyRange> keys_;
   std::vector<OnlineSoftmax> state_;
 };

@@ -1,4 +1,5 @@
-// The CPU kernels against the float64 reference over the case tables, for every dtype:
+// The CPU kernels against the float64 reference over the case tables (small and full), for every
+// dtype:
 // cpu-flash (attention and attention_varlen) and cpu-decode. Every case checks out and lse
 // against the oracle, that every output element was written (outputs are poisoned with NaN),
 // and prints its seed.
@@ -57,6 +58,21 @@ INSTANTIATE_TEST_SUITE_P(
     Table, CpuFlash,
     ::testing::ValuesIn(all_dtypes<AttentionCase>([](DType t) { return attention_case_table(t, true); })),
     [](const ::testing::TestParamInfo<AttentionParam>& info) {
+      return test_name(info.param.c.describe(), info.param.index);
+    });
+
+// The full tables add the long sequences (1025, kv 32k) and large head dims.
+INSTANTIATE_TEST_SUITE_P(
+    FullTable, CpuFlash,
+    ::testing::ValuesIn(all_dtypes<AttentionCase>([](DType t) { return attention_case_table(t, false); })),
+    [](const ::testing::TestParamInfo<AttentionParam>& info) {
+      return test_name(info.param.c.describe(), info.param.index);
+    });
+
+INSTANTIATE_TEST_SUITE_P(
+    FullTable, CpuDecode,
+    ::testing::ValuesIn(all_dtypes<DecodeCase>([](DType t) { return decode_case_table(t, false); })),
+    [](const ::testing::TestParamInfo<DecodeParam>& info) {
       return test_name(info.param.c.describe(), info.param.index);
     });
 

@@ -310,7 +310,8 @@ def table(rows, kind):
     for r in rows:
         groups.setdefault(_group_key(r), []).append(r)
     head = ["config", size] + backends + ["sfa best / flash", "sfa best / best torch"]
-    lines = [f"{kind} ({unit}; '!' marks an error vs torch above {ERROR_FLAG:g})", "",
+    lines = [f"{kind} ({unit}; '!' marks an error vs torch above {ERROR_FLAG:g}; — unsupported, "
+             f"n/r not run: teaching kernel above seqlen {TEACHING_MAX_SEQLEN})", "",
              "| " + " | ".join(head) + " |", "|" + "---|" * len(head)]
     for key, members in groups.items():
         by = {r["backend"]: r for r in members}
@@ -319,7 +320,9 @@ def table(rows, kind):
             r = by.get(name)
             value = None if r is None else _metric(r)
             flag = "!" if r is not None and r.get("error_vs_torch", 0) > ERROR_FLAG else ""
-            cells.append("—" if value is None else f"{value:.0f}{flag}")
+            status = "" if r is None else r.get("status", "")
+            missing = "oom" if status == "out of memory" else "n/r" if status.startswith("teaching") else "—"
+            cells.append(missing if value is None else f"{value:.0f}{flag}")
         sfa_best = max((_metric(r) or 0 for r in members if r["backend"].startswith("sfa-")), default=0)
         torch_best = max((_metric(r) or 0 for r in members if r["backend"].startswith("torch-")), default=0)
         flash = _metric(by["torch-flash"]) if "torch-flash" in by and _metric(by["torch-flash"]) else 0
@@ -374,12 +377,18 @@ def plot(rows, path, kind):
 
 
 def _commit():
-    try:
-        here = os.path.dirname(os.path.abspath(__file__))
-        return subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, cwd=here,
-                              timeout=5).stdout.strip() or os.environ.get("SFA_COMMIT", "unknown")
-    except (OSError, subprocess.SubprocessError):
-        return os.environ.get("SFA_COMMIT", "unknown")
+    """SFA_COMMIT when set, else the git commit of the working directory or of this file."""
+    if os.environ.get("SFA_COMMIT"):
+        return os.environ["SFA_COMMIT"]
+    for where in (os.getcwd(), os.path.dirname(os.path.abspath(__file__))):
+        try:
+            commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True,
+                                    cwd=where, timeout=5).stdout.strip()
+        except (OSError, subprocess.SubprocessError):
+            commit = ""
+        if commit:
+            return commit
+    return "unknown"
 
 
 def write_reports(result, out_dir, tag):
@@ -464,7 +473,7 @@ def main(argv=None):
         print("bench: needs a CUDA device and sfa built with CUDA", file=sys.stderr)
         return 1
 
-    built = sfa.kernels() if DEVICE == "cuda" else ["cpu-flash", "cpu-decode"]
+    built = [k for k in sfa.kernels() if not k.startswith("cpu-")] if DEVICE == "cuda" else ["cpu-flash", "cpu-decode"]
     wanted = args.kernels.split(",") if args.kernels else None
     pick = lambda names: [k for k in names if k in built and (wanted is None or k in wanted)  # noqa: E731
                           and not (args.no_teaching and k in TEACHING)]

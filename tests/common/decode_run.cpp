@@ -88,22 +88,13 @@ Status DecodeRun::Impl::build() {
   if (!(st = v.allocate(cache_layout, c.dtype, device))) return st;
   if (!(st = out.allocate(q_layout, c.dtype, device))) return st;
 
-  // N(0, 1) everywhere a sequence's keys live; positions past a length and unused pages stay NaN,
+  // Random (mean 0, variance 1) everywhere a sequence's keys live; positions past a length and unused pages stay NaN,
   // so a kernel that lets them into the result is caught.
-  for (int64_t r = 0; r < q_layout.rows(); ++r) {
-    for (int64_t h = 0; h < c.heads; ++h) {
-      for (int64_t d = 0; d < c.head_dim; ++d) q.set(r, h, d, static_cast<float>(rng.normal()));
-    }
-  }
+  for (int64_t r = 0; r < q_layout.rows(); ++r) q.fill_random(r, &rng);
   for (int64_t b = 0; b < c.batch; ++b) {
     for (int64_t j = 0; j < lengths.host[b]; ++j) {
-      const int64_t row = cache_row(b, j);
-      for (int64_t h = 0; h < c.heads_kv; ++h) {
-        for (int64_t d = 0; d < c.head_dim; ++d) {
-          k.set(row, h, d, static_cast<float>(rng.normal()));
-          v.set(row, h, d, static_cast<float>(rng.normal()));
-        }
-      }
+      k.fill_random(cache_row(b, j), &rng);
+      v.fill_random(cache_row(b, j), &rng);
     }
   }
   fq = detail::to_float32(q, q_layout);
@@ -258,12 +249,12 @@ CaseResult DecodeRun::verify(Kernel reference) {
   const Impl::Reference& ref = it->second;
   if (!(r.status = ref.status)) return r;
   detail::ErrorAccumulator acc;
+  std::vector<float> got(static_cast<size_t>(m.c.head_dim));
   for (int64_t row = 0; row < m.out.layout.rows(); ++row) {
     for (int64_t h = 0; h < m.c.heads; ++h) {
-      for (int64_t d = 0; d < m.c.head_dim; ++d) {
-        const int64_t i = m.out.layout.offset(row, h, d);
-        acc.out(m.out.get(row, h, d), ref.out[i]);
-      }
+      m.out.read(row, h, got.data());
+      const int64_t base = m.out.layout.offset(row, h, 0);
+      for (int64_t d = 0; d < m.c.head_dim; ++d) acc.out(got[d], ref.out[base + d]);
       if (m.c.with_lse) acc.lse(m.lse_host[m.lse_index(row, h)], ref.lse[m.lse_index(row, h)]);
     }
   }

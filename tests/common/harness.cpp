@@ -27,6 +27,11 @@ double Rng::normal() {
   return std::sqrt(-2.0 * std::log(u1)) * std::cos(kTwoPi * u2);
 }
 
+float Rng::input() {
+  constexpr double kSqrt3 = 1.7320508075688772;
+  return static_cast<float>((2.0 * uniform() - 1.0) * kSqrt3);
+}
+
 int Rng::uniform_int(int lo, int hi) {
   if (hi <= lo) return lo;
   return lo + static_cast<int>(next() % static_cast<uint64_t>(hi - lo + 1));
@@ -71,21 +76,52 @@ Status DataTensor::allocate(const Layout& l, DType t, Device device) {
   return Buffer::allocate(device, host.size(), &buffer);
 }
 
-void DataTensor::set(int64_t row, int64_t h, int64_t d, float x) {
-  store_float(host.data(), dtype, layout.offset(row, h, d), x);
+void DataTensor::write(int64_t row, int64_t h, const float* src) {
+  const int64_t base = layout.offset(row, h, 0);
+  const int64_t n = layout.dim();
+  auto* p16 = reinterpret_cast<uint16_t*>(host.data()) + base;
+  switch (dtype) {
+    case DType::kFloat16:
+      for (int64_t d = 0; d < n; ++d) p16[d] = float_to_half_bits(src[d]);
+      break;
+    case DType::kBFloat16:
+      for (int64_t d = 0; d < n; ++d) p16[d] = float_to_bf16_bits(src[d]);
+      break;
+    default:
+      std::memcpy(reinterpret_cast<float*>(host.data()) + base, src, n * sizeof(float));
+      break;
+  }
 }
 
-float DataTensor::get(int64_t row, int64_t h, int64_t d) const {
-  return load_float(host.data(), dtype, layout.offset(row, h, d));
+void DataTensor::read(int64_t row, int64_t h, float* dst) const {
+  const int64_t base = layout.offset(row, h, 0);
+  const int64_t n = layout.dim();
+  const auto* p16 = reinterpret_cast<const uint16_t*>(host.data()) + base;
+  switch (dtype) {
+    case DType::kFloat16:
+      for (int64_t d = 0; d < n; ++d) dst[d] = half_bits_to_float(p16[d]);
+      break;
+    case DType::kBFloat16:
+      for (int64_t d = 0; d < n; ++d) dst[d] = bf16_bits_to_float(p16[d]);
+      break;
+    default:
+      std::memcpy(dst, reinterpret_cast<const float*>(host.data()) + base, n * sizeof(float));
+      break;
+  }
+}
+
+void DataTensor::fill_random(int64_t row, Rng* rng) {
+  std::vector<float> values(static_cast<size_t>(layout.dim()));
+  for (int64_t h = 0; h < layout.heads(); ++h) {
+    for (float& x : values) x = rng->input();
+    write(row, h, values.data());
+  }
 }
 
 std::vector<float> to_float32(const DataTensor& src, const Layout& c) {
   std::vector<float> out(static_cast<size_t>(c.elements));
-  const int64_t rows = c.rows(), heads = c.heads(), dim = c.dim();
-  for (int64_t r = 0; r < rows; ++r) {
-    for (int64_t h = 0; h < heads; ++h) {
-      for (int64_t d = 0; d < dim; ++d) out[c.offset(r, h, d)] = src.get(r, h, d);
-    }
+  for (int64_t r = 0; r < c.rows(); ++r) {
+    for (int64_t h = 0; h < c.heads(); ++h) src.read(r, h, &out[c.offset(r, h, 0)]);
   }
   return out;
 }

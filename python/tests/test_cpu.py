@@ -188,3 +188,25 @@ def test_kernel_listing_and_selection():
     assert sfa.select_kernel(q, q, q) == "cpu-flash"
     assert sfa.select_kernel(q, q, q, kernel="cpu-reference") == "cpu-reference"
     assert sfa.select_decode_kernel(q, q, q) == "cpu-decode"
+
+
+def test_flash_attn_names():
+    from sfa.flash_attn import flash_attn_func, flash_attn_varlen_func, flash_attn_with_kvcache
+
+    seed = ref.fresh_seed()
+    rng = np.random.default_rng(seed)
+    q, k, v = (_rand(rng, (2, 11, 4, 32), np.float32) for _ in range(3))
+    out, lse, probs = flash_attn_func(q, k, v, softmax_scale=0.2, causal=True, window_size=(3, 0),
+                                      return_attn_probs=True)
+    want, want_lse = ref.attention(q, k, v, scale=0.2, causal=True, window=(3, 0))
+    assert probs is None and ref.rel_error(out, want) <= 3e-6 and ref.lse_error(lse, want_lse) <= 1e-5
+    cu = ref.cu_seqlens(np.array([11, 11]))
+    flat = [x.reshape(22, 4, 32) for x in (q, k, v)]
+    np.testing.assert_array_equal(flash_attn_varlen_func(*flat, cu, cu, 11, 11, causal=True),
+                                  sfa.attention_varlen(*flat, cu, cu, 11, 11, causal=True))
+    out = flash_attn_with_kvcache(q[:, :1], k, v, cache_seqlens=7, num_splits=2)
+    assert ref.rel_error(out, ref.decode(q[:, :1], k, v, np.array([7, 7]))[0]) <= 3e-6
+    with pytest.raises(NotImplementedError, match="dropout_p"):
+        flash_attn_func(q, k, v, dropout_p=0.1)
+    with pytest.raises(NotImplementedError, match="causal=False with more than one query"):
+        flash_attn_with_kvcache(q, k, v)

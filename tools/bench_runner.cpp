@@ -138,6 +138,18 @@ double rate_of(testing::AttentionRun* run, double ms, Row* row) {
 }
 double rate_of(testing::DecodeRun* run, double ms, Row* row) { return row->gbps = run->bytes() / (ms * 1e6); }
 
+// "auto (fa2_mma)": the kernel auto selects for this run.
+std::string auto_name(testing::AttentionRun* run) {
+  Kernel k = Kernel::kAuto;
+  if (!select_kernel(run->args(Kernel::kAuto), run->test_case().varlen, &k)) return "auto";
+  return std::string("auto (") + kernel_name(k) + ")";
+}
+std::string auto_name(testing::DecodeRun* run) {
+  Kernel k = Kernel::kAuto;
+  if (!select_kernel(run->args(Kernel::kAuto), &k)) return "auto";
+  return std::string("auto (") + kernel_name(k) + ")";
+}
+
 // All kernels of a group on one kind of run; runs are created per device on first use.
 template <typename Run, typename Case>
 void run_kernels(const BenchGroup& g, const Case& c, uint64_t seed,
@@ -174,6 +186,7 @@ void run_kernels(const BenchGroup& g, const Case& c, uint64_t seed,
       continue;
     }
     Run* run = runs[key].get();
+    if (kernel == Kernel::kAuto) row.kernel = auto_name(run);
     if (g.report_rss) {
       const auto args = run->args(kernel);
       touch_output(args.out);

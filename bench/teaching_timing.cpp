@@ -164,6 +164,11 @@ void bench_prefill(int b, int h, int s, int d, int runs) {
   std::vector<float> fa2_out;
   for (Kernel kernel : {Kernel::kStandard, Kernel::kFa2, Kernel::kFa1}) {
     a.kernel = kernel;
+    Kernel selected;
+    if (!sfa::select_kernel(a, false, &selected).is_ok()) {  // not built into this library
+      std::printf("| %s | %s | not built | | | |\n", shape.c_str(), sfa::kernel_name(kernel));
+      continue;
+    }
     size_t bytes = 0;
     check(sfa::attention_workspace_size(a, false, &bytes), "workspace size");
     DeviceBuffer ws(bytes);
@@ -215,6 +220,11 @@ void bench_decode(int b, int h, int h_kv, int kv, int d, int runs) {
     ref = std::move(ho);
   }
 
+  Kernel selected;
+  if (!sfa::select_kernel(a, false, &selected).is_ok() || !sfa::select_kernel(dargs, &selected).is_ok()) {
+    std::printf("| %s | standard, decode | not built | | | |\n", shape.c_str());
+    return;
+  }
   size_t sbytes = 0, dbytes = 0;
   check(sfa::attention_workspace_size(a, false, &sbytes), "workspace size");
   check(sfa::decode_workspace_size(dargs, &dbytes), "workspace size");

@@ -6,6 +6,7 @@
 #include <string>
 
 #include "cpu/cpu_backend.h"
+#include "cuda/cuda_backend.h"
 #include "testing.h"
 
 namespace sfa::testing {
@@ -143,6 +144,115 @@ TEST(SelectKernel, DecodeSplitHeuristicOnCpu) {
     setenv("SFA_NUM_THREADS", saved.c_str(), 1);
   } else {
     unsetenv("SFA_NUM_THREADS");
+  }
+}
+
+// ---- selection rules of the CUDA kernels --------------------------------------------------------
+// select_kernel() validates and selects without touching device memory, so views at fake (aligned)
+// CUDA addresses exercise every rule of select.cpp. Needs a CUDA device to name.
+
+TensorView fake_cuda(DType t, std::initializer_list<int64_t> shape, uintptr_t address) {
+  int64_t s[kMaxRank] = {};
+  int rank = 0;
+  for (int64_t x : shape) s[rank++] = x;
+  return make_tensor(reinterpret_cast<void*>(address), t, Device::cuda(0), rank, s);
+}
+
+AttentionArgs cuda_attention(DType t, int head_dim, bool varlen) {
+  AttentionArgs a;
+  if (varlen) {
+    a.q = fake_cuda(t, {40, 4, head_dim}, 0x100000);
+    a.k = fake_cuda(t, {50, 2, head_dim}, 0x200000);
+    a.v = fake_cuda(t, {50, 2, head_dim}, 0x300000);
+    a.out = fake_cuda(t, {40, 4, head_dim}, 0x400000);
+    a.cu_seqlens_q = fake_cuda(DType::kInt32, {3}, 0x500000);
+    a.cu_seqlens_k = fake_cuda(DType::kInt32, {3}, 0x600000);
+    a.max_seqlen_q = 30;
+    a.max_seqlen_k = 30;
+  } else {
+    a.q = fake_cuda(t, {2, 20, 4, head_dim}, 0x100000);
+    a.k = fake_cuda(t, {2, 25, 2, head_dim}, 0x200000);
+    a.v = fake_cuda(t, {2, 25, 2, head_dim}, 0x300000);
+    a.out = fake_cuda(t, {2, 20, 4, head_dim}, 0x400000);
+  }
+  return a;
+}
+
+DecodeArgs cuda_decode(DType t, int head_dim, int seqlen_q) {
+  DecodeArgs a;
+  a.q = fake_cuda(t, {2, seqlen_q, 8, head_dim}, 0x100000);
+  a.k_cache = fake_cuda(t, {2, 4096, 2, head_dim}, 0x1000000);
+  a.v_cache = fake_cuda(t, {2, 4096, 2, head_dim}, 0x4000000);
+  a.out = fake_cuda(t, {2, seqlen_q, 8, head_dim}, 0x200000);
+  return a;
+}
+
+// select_kernel() refuses `kernel` with `why` (a CUDA kernel missing from this build: "not built").
+template <typename Args, typename Select>
+void expect_refused(Kernel kernel, Args args, Select select, const std::string& why) {
+  args.kernel = kernel;
+  Kernel chosen = Kernel::kAuto;
+  const Status st = select(args, &chosen);
+  EXPECT_EQ(st.code(), StatusCode::kUnsupported) << kernel_name(kernel) << ": " << st.message();
+  const bool cpu_kernel =
+      kernel == Kernel::kCpuReference || kernel == Kernel::kCpuFlash || kernel == Kernel::kCpuDecode;
+  const std::string expected = cpu_kernel || cuda::has_kernel(kernel) ? why : "not built into this library";
+  EXPECT_NE(st.message().find(expected), std::string::npos) << st.message() << "\nexpected: " << expected;
+}
+
+TEST(SelectKernel, CudaAttentionRules) {
+  SFA_SKIP_WITHOUT_GPU();
+  auto dense = [](const AttentionArgs& a, Kernel* k) { return select_kernel(a, false, k); };
+  auto packed = [](const AttentionArgs& a, Kernel* k) { return select_kernel(a, true, k); };
+  expect_refused(Kernel::kFa2Mma, cuda_attention(DType::kFloat32, 64, false), dense,
+                 "needs float16 or bfloat16, got float32");
+  expect_refused(Kernel::kFa2Mma, cuda_attention(DType::kFloat16, 80, false), dense,
+                 "head_dim must be 32, 64, 96, 128, 192 or 256, got 80");
+  expect_refused(Kernel::kStandard, cuda_attention(DType::kFloat16, 64, true), packed, "dense batches only");
+  expect_refused(Kernel::kCpuFlash, cuda_attention(DType::kFloat16, 64, false), dense,
+                 "runs on CPU tensors; q is on CUDA");
+  expect_refused(Kernel::kDecodeFast, cuda_attention(DType::kFloat16, 64, false), dense,
+                 "is a decode kernel; call decode()");
+  // auto: the tensor-core kernel for half precision where it is built, else the SIMT FA-2.
+  Kernel k = Kernel::kAuto;
+  if (cuda::has_kernel(Kernel::kFa2)) {
+    ASSERT_TRUE(select_kernel(cuda_attention(DType::kFloat32, 64, false), false, &k).is_ok());
+    EXPECT_EQ(k, Kernel::kFa2);
+    ASSERT_TRUE(select_kernel(cuda_attention(DType::kBFloat16, 80, true), true, &k).is_ok());
+    EXPECT_EQ(k, Kernel::kFa2);
+  }
+  if (cuda::has_kernel(Kernel::kFa2Mma)) {
+    ASSERT_TRUE(select_kernel(cuda_attention(DType::kBFloat16, 128, true), true, &k).is_ok());
+    EXPECT_EQ(k, Kernel::kFa2Mma);
+  }
+}
+
+TEST(SelectKernel, CudaDecodeRules) {
+  SFA_SKIP_WITHOUT_GPU();
+  auto select = [](const DecodeArgs& a, Kernel* k) { return select_kernel(a, k); };
+  expect_refused(Kernel::kDecodeFast, cuda_decode(DType::kFloat32, 128, 1), select,
+                 "needs float16 or bfloat16, got float32");
+  expect_refused(Kernel::kDecodeFast, cuda_decode(DType::kFloat16, 96, 1), select,
+                 "head_dim must be 64, 128 or 256, got 96");
+  expect_refused(Kernel::kDecodeFast, cuda_decode(DType::kFloat16, 128, 9), select,
+                 "at most 8 new tokens per sequence, got seqlen_q = 9");
+  expect_refused(Kernel::kFa2, cuda_decode(DType::kFloat16, 128, 1), select, "is a prefill kernel; call attention()");
+  expect_refused(Kernel::kCpuDecode, cuda_decode(DType::kFloat16, 128, 1), select,
+                 "runs on CPU tensors; q is on CUDA");
+  Kernel k = Kernel::kAuto;
+  if (cuda::has_kernel(Kernel::kDecode)) {
+    ASSERT_TRUE(select_kernel(cuda_decode(DType::kFloat32, 128, 1), &k).is_ok());
+    EXPECT_EQ(k, Kernel::kDecode);
+  }
+  if (cuda::has_kernel(Kernel::kDecodeFast)) {
+    ASSERT_TRUE(select_kernel(cuda_decode(DType::kFloat16, 128, 4), &k).is_ok());
+    EXPECT_EQ(k, Kernel::kDecodeFast);
+  }
+  // Two sequences of 4096 keys on a GPU: the heuristic splits them.
+  size_t bytes = 0;
+  if (select_kernel(cuda_decode(DType::kFloat16, 128, 1), &k).is_ok()) {
+    ASSERT_TRUE(decode_workspace_size(cuda_decode(DType::kFloat16, 128, 1), &bytes).is_ok());
+    EXPECT_GT(bytes, 0u);
   }
 }
 

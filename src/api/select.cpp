@@ -9,6 +9,7 @@
 
 #include "cpu/cpu_backend.h"
 #include "cuda/cuda_backend.h"
+#include "cuda/fa2_mma/fa2_mma_config.h"
 
 namespace sfa {
 namespace {
@@ -69,6 +70,14 @@ Status attention_supports(Kernel k, const AttentionProblem& p, Device device, bo
       if (info.sm_arch() < kFa2MmaMinSm) {
         return unsupported(k, "needs compute capability 8.0 or newer, got " +
                                   std::to_string(info.cc_major) + "." + std::to_string(info.cc_minor));
+      }
+      // Its tiles need this much shared memory per block (e.g. head_dim 256 on sm86/sm89 does not fit).
+      const bool windowed = p.window_left >= 0 || p.window_right >= 0;
+      const size_t smem = cuda::fa2_mma_smem_bytes(p.head_dim, windowed);
+      if (smem > info.smem_per_block_optin) {
+        return unsupported(k, "head_dim " + std::to_string(p.head_dim) + " needs " + std::to_string(smem) +
+                                  " bytes of shared memory per block, the device allows " +
+                                  std::to_string(info.smem_per_block_optin));
       }
       return Status::ok();
     }
@@ -142,9 +151,47 @@ Status select_decode(const DecodeProblem& p, Device device, Kernel requested, Ke
   return first_supported({Kernel::kDecodeFast, Kernel::kDecode}, supports, kernel);
 }
 
+namespace {
+
+// decode_fast runs a block per (sequence, KV head, 16 packed query rows, split), one block per
+// SM (192 KB of shared memory for head_dim <= 128, 128 KB for 256: cuda/decode_fast/config.h).
+// Splitting pays only while those blocks leave SMs idle: the split count is the smallest whose
+// last wave is nearly as full as the best one (the FlashAttention-2 rule), with at least
+// kMinKeysPerSplit keys per split so that every warp of a split streams two tiles of 16 keys
+// (a split also costs a partial row and its share of the combine kernel). Measurements behind
+// the constants: docs/decode_fast.md.
+int decode_fast_num_splits(const DecodeProblem& p, const cuda::DeviceInfo& info) {
+  constexpr int64_t kMinKeysPerSplit = 256;
+  constexpr double kWaveEfficiency = 0.85;  // of the best split count's last-wave fill
+  constexpr int64_t kRowsPerBlock = 16;
+  const int64_t rows = static_cast<int64_t>(p.heads / p.heads_kv) * p.seqlen_q;
+  const int64_t items = static_cast<int64_t>(p.batch) * p.heads_kv * ((rows + kRowsPerBlock - 1) / kRowsPerBlock);
+  const int64_t slots = info.sm_count;
+  if (items <= 0 || slots <= 0 || items >= slots) return 1;
+  const int64_t max_splits = std::clamp<int64_t>(p.capacity / kMinKeysPerSplit, 1, kMaxSplits);
+  auto efficiency = [&](int64_t s) {
+    const int64_t blocks = items * s;
+    const int64_t waves = (blocks + slots - 1) / slots;
+    return static_cast<double>(blocks) / static_cast<double>(waves * slots);
+  };
+  double best = 0.0;
+  for (int64_t s = 1; s <= max_splits; ++s) best = std::max(best, efficiency(s));
+  for (int64_t s = 1; s <= max_splits; ++s) {
+    if (efficiency(s) >= kWaveEfficiency * best) return static_cast<int>(s);
+  }
+  return 1;
+}
+
+}  // namespace
+
 int decode_num_splits(const DecodeProblem& p, Device device, Kernel kernel) {
   if (kernel == Kernel::kCpuReference) return 1;  // the oracle never splits
   if (p.num_splits > 0) return p.num_splits;
+  if (kernel == Kernel::kDecodeFast) {
+    cuda::DeviceInfo info;
+    if (!cuda::device_info(device.index, &info)) return 1;
+    return decode_fast_num_splits(p, info);
+  }
   // Keys per split: below this a split's fixed cost (its partial output and the merge) outweighs
   // the parallelism it adds.
   constexpr int64_t kMinKeysPerSplit = 256;
@@ -157,9 +204,8 @@ int decode_num_splits(const DecodeProblem& p, Device device, Kernel kernel) {
   } else {
     cuda::DeviceInfo info;
     if (!cuda::device_info(device.index, &info)) return 1;
-    // decode_fast packs the query heads of one KV head into a block; the SIMT kernel runs a
-    // block per query head.
-    items = static_cast<int64_t>(p.batch) * (kernel == Kernel::kDecodeFast ? p.heads_kv : p.heads);
+    // The SIMT kernel runs a block per query head.
+    items = static_cast<int64_t>(p.batch) * p.heads;
     slots = 2 * static_cast<int64_t>(info.sm_count);  // two waves keep every SM busy at the tail
   }
   if (items <= 0) return 1;

@@ -1,0 +1,66 @@
+// launch_fa2_mma: runtime (dtype, head_dim, causal) -> one compiled instantiation.
+//
+// Each instantiation lives in its own translation unit under instances/ (see sources.cmake);
+// SFA_FA2_MMA_HDIM_<d> says which head dims this build holds.
+#include <cuda_bf16.h>
+#include <cuda_fp16.h>
+
+#include <string>
+
+#include "cuda/launchers.h"
+
+namespace sfa::cuda {
+
+// Defined in fa2_mma_kernel.cuh and instantiated in instances/*.cu.
+template <typename T, int kHeadDim, bool kCausal>
+Status run_fa2_mma(const AttentionProblem& p, const DeviceInfo& info, cudaStream_t stream);
+
+namespace {
+
+template <typename T, bool kCausal>
+Status dispatch_head_dim(const AttentionProblem& p, const DeviceInfo& info, cudaStream_t stream) {
+  switch (p.head_dim) {
+#ifdef SFA_FA2_MMA_HDIM_32
+    case 32: return run_fa2_mma<T, 32, kCausal>(p, info, stream);
+#endif
+#ifdef SFA_FA2_MMA_HDIM_64
+    case 64: return run_fa2_mma<T, 64, kCausal>(p, info, stream);
+#endif
+#ifdef SFA_FA2_MMA_HDIM_96
+    case 96: return run_fa2_mma<T, 96, kCausal>(p, info, stream);
+#endif
+#ifdef SFA_FA2_MMA_HDIM_128
+    case 128: return run_fa2_mma<T, 128, kCausal>(p, info, stream);
+#endif
+#ifdef SFA_FA2_MMA_HDIM_192
+    case 192: return run_fa2_mma<T, 192, kCausal>(p, info, stream);
+#endif
+#ifdef SFA_FA2_MMA_HDIM_256
+    case 256: return run_fa2_mma<T, 256, kCausal>(p, info, stream);
+#endif
+    default:
+      return Status(StatusCode::kUnsupported, "fa2_mma: head_dim " + std::to_string(p.head_dim) +
+                                                  " is not built (SFA_FA2_MMA_HEAD_DIMS)");
+  }
+}
+
+template <typename T>
+Status dispatch_causal(const AttentionProblem& p, const DeviceInfo& info, cudaStream_t stream) {
+  // Any bounded key range (causal or a sliding window) takes the causal instantiation.
+  const bool windowed = p.window_left >= 0 || p.window_right >= 0;
+  return windowed ? dispatch_head_dim<T, true>(p, info, stream) : dispatch_head_dim<T, false>(p, info, stream);
+}
+
+}  // namespace
+
+Status launch_fa2_mma(const AttentionProblem& p, const DeviceInfo& info, cudaStream_t stream) {
+  switch (p.dtype) {
+    case DType::kFloat16: return dispatch_causal<__half>(p, info, stream);
+    case DType::kBFloat16: return dispatch_causal<__nv_bfloat16>(p, info, stream);
+    default:
+      return Status(StatusCode::kUnsupported,
+                    std::string("fa2_mma: needs float16 or bfloat16, got ") + dtype_name(p.dtype));
+  }
+}
+
+}  // namespace sfa::cuda

@@ -1,0 +1,13 @@
+# fa2_mma: the dispatcher plus one translation unit per (head_dim, dtype, causal) instantiation.
+# SFA_FA2_MMA_HEAD_DIMS builds a subset for development (e.g. -DSFA_FA2_MMA_HEAD_DIMS=128).
+set(SFA_FA2_MMA_HEAD_DIMS "32;64;96;128;192;256" CACHE STRING
+    "Head dims the fa2_mma kernel is instantiated for (a subset speeds up development builds)")
+set(SFA_KERNEL_SOURCES fa2_mma.cu)
+foreach(head_dim IN LISTS SFA_FA2_MMA_HEAD_DIMS)
+  foreach(dtype IN ITEMS fp16 bf16)
+    foreach(suffix IN ITEMS "" "_causal")
+      list(APPEND SFA_KERNEL_SOURCES instances/fa2_mma_hdim${head_dim}_${dtype}${suffix}.cu)
+    endforeach()
+  endforeach()
+  target_compile_definitions(sfa PRIVATE SFA_FA2_MMA_HDIM_${head_dim}=1)
+endforeach()

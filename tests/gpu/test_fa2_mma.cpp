@@ -1,0 +1,163 @@
+// fa2_mma (tensor-core FlashAttention-2) against the CPU float64 reference: the DESIGN.md case
+// table in both half types, every head dim it is built for with several tiles per sequence,
+// masks that cut tiles in every way, a negative scale, determinism (two runs bitwise equal) and
+// untrusted cu_seqlens.
+//
+// The "Small" suites keep every launch small enough for compute-sanitizer (memcheck, racecheck).
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "testing.h"
+
+namespace sfa::testing {
+namespace {
+
+constexpr Kernel kKernel = Kernel::kFa2Mma;
+constexpr DType kHalfTypes[] = {DType::kFloat16, DType::kBFloat16};
+constexpr int kHeadDims[] = {32, 64, 96, 128, 192, 256};
+
+bool supported(const AttentionRun& run) {
+  Kernel k;
+  return select_kernel(run.args(kKernel), run.test_case().varlen, &k).is_ok();
+}
+
+// Runs every case fa2_mma supports; returns how many ran.
+int run_cases(const std::vector<AttentionCase>& cases) {
+  int ran = 0;
+  for (const AttentionCase& c : cases) {
+    std::unique_ptr<AttentionRun> run;
+    const uint64_t seed = next_seed();
+    Status st = AttentionRun::create(c, Device::cuda(0), seed, &run);
+    EXPECT_TRUE(st.is_ok()) << c.describe() << ": " << st.message();
+    if (!st || !supported(*run)) continue;
+    st = run->run(kKernel);
+    EXPECT_TRUE(st.is_ok()) << c.describe() << ": " << st.message();
+    if (!st) continue;
+    const CaseResult r = run->verify();
+    EXPECT_TRUE(r.passed()) << r.summary();
+    ++ran;
+  }
+  return ran;
+}
+
+AttentionCase make_case(DType t, int batch, int sq, int sk, int heads, int heads_kv, int d) {
+  AttentionCase c;
+  c.dtype = t;
+  c.batch = batch;
+  c.seqlen_q = sq;
+  c.seqlen_k = sk;
+  c.heads = heads;
+  c.heads_kv = heads_kv;
+  c.head_dim = d;
+  return c;
+}
+
+// Every head dim with several query and key tiles, ragged ends, and each mask kind; `small`
+// keeps the sequences short for the sanitizer.
+std::vector<AttentionCase> head_dim_cases(DType t, bool small) {
+  const int len = small ? 150 : 700;
+  std::vector<AttentionCase> v;
+  for (int d : kHeadDims) {
+    v.push_back(make_case(t, 2, len, len + 37, 4, 2, d));
+    AttentionCase c = make_case(t, 1, len, len, 2, 1, d);
+    c.causal = true;
+    v.push_back(c);
+    c = make_case(t, 2, len + 70, len - 11, 4, 1, d);  // bottom-right causal, empty top rows
+    c.causal = true;
+    v.push_back(c);
+    c = make_case(t, 1, len, len, 2, 2, d);  // a window narrower than a key tile
+    c.window_left = 45;
+    c.window_right = 10;
+    v.push_back(c);
+    c = make_case(t, 3, len, len, 2, 1, d);
+    c.varlen = true;
+    c.causal = true;
+    v.push_back(c);
+    c = make_case(t, 1, len, len / 2, 2, 1, d);
+    c.strided = true;
+    c.softcap = 20.0f;
+    v.push_back(c);
+  }
+  AttentionCase neg = make_case(t, 1, 97, 200, 2, 1, 128);  // a negative softmax scale
+  neg.softmax_scale = -0.1f;
+  v.push_back(neg);
+  return v;
+}
+
+TEST(Fa2MmaSmall, CaseTable) {
+  SFA_SKIP_WITHOUT_GPU();
+  for (DType t : kHalfTypes) EXPECT_GT(run_cases(attention_case_table(t, true)), 0);
+}
+
+TEST(Fa2MmaSmall, EveryHeadDim) {
+  SFA_SKIP_WITHOUT_GPU();
+  for (DType t : kHalfTypes) EXPECT_GT(run_cases(head_dim_cases(t, true)), 0);
+}
+
+TEST(Fa2Mma, FullCaseTable) {
+  SFA_SKIP_WITHOUT_GPU();
+  for (DType t : kHalfTypes) EXPECT_GT(run_cases(attention_case_table(t, false)), 0);
+}
+
+TEST(Fa2Mma, EveryHeadDimLong) {
+  SFA_SKIP_WITHOUT_GPU();
+  for (DType t : kHalfTypes) EXPECT_GT(run_cases(head_dim_cases(t, false)), 0);
+}
+
+// Copies a device tensor view's bytes (its whole strided span) to the host.
+std::vector<unsigned char> device_bytes(const TensorView& t) {
+  int64_t span = 1;
+  for (int i = 0; i < t.rank; ++i) span += (t.shape[i] - 1) * t.stride[i];
+  std::vector<unsigned char> bytes(span * dtype_size(t.dtype));
+  EXPECT_EQ(cudaMemcpy(bytes.data(), t.data, bytes.size(), cudaMemcpyDeviceToHost), cudaSuccess);
+  return bytes;
+}
+
+TEST(Fa2MmaSmall, Deterministic) {
+  SFA_SKIP_WITHOUT_GPU();
+  for (DType t : kHalfTypes) {
+    AttentionCase c = make_case(t, 2, 300, 333, 4, 2, 128);
+    c.causal = true;
+    std::unique_ptr<AttentionRun> run;
+    ASSERT_TRUE(AttentionRun::create(c, Device::cuda(0), next_seed(), &run).is_ok());
+    const AttentionArgs args = run->args(kKernel);
+    ASSERT_TRUE(run->run(kKernel).is_ok());
+    const auto out1 = device_bytes(args.out), lse1 = device_bytes(args.lse);
+    ASSERT_TRUE(run->run(kKernel).is_ok());
+    EXPECT_EQ(out1, device_bytes(args.out)) << c.describe();
+    EXPECT_EQ(lse1, device_bytes(args.lse)) << c.describe();
+    EXPECT_TRUE(run->verify().passed());
+  }
+}
+
+// cu_seqlens are device data the library cannot check: lengths that are negative, too long or
+// past the packed rows must be treated as empty sequences, never read out of bounds.
+TEST(Fa2MmaSmall, UntrustedCuSeqlens) {
+  SFA_SKIP_WITHOUT_GPU();
+  AttentionCase c = make_case(DType::kBFloat16, 4, 64, 64, 2, 1, 64);
+  c.varlen = true;
+  std::unique_ptr<AttentionRun> run;
+  ASSERT_TRUE(AttentionRun::create(c, Device::cuda(0), next_seed(), &run).is_ok());
+  const AttentionArgs args = run->args(kKernel);
+  const int batch = static_cast<int>(args.cu_seqlens_k.shape[0]) - 1;
+  std::vector<int32_t> bad_k(batch + 1), bad_q(batch + 1);
+  ASSERT_EQ(cudaMemcpy(bad_q.data(), args.cu_seqlens_q.data, sizeof(int32_t) * (batch + 1),
+                       cudaMemcpyDeviceToHost), cudaSuccess);
+  bad_k = {0, 1 << 30, -5, 3, static_cast<int32_t>(args.k.shape[0]) + 100};  // past total_k
+  bad_q[2] = bad_q[3] + 7;                                                  // decreasing
+  ASSERT_EQ(cudaMemcpy(args.cu_seqlens_k.data, bad_k.data(), sizeof(int32_t) * (batch + 1),
+                       cudaMemcpyHostToDevice), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(args.cu_seqlens_q.data, bad_q.data(), sizeof(int32_t) * (batch + 1),
+                       cudaMemcpyHostToDevice), cudaSuccess);
+  const Status st = run->launch(kKernel);
+  EXPECT_TRUE(st.is_ok()) << st.message();
+  EXPECT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+}
+
+}  // namespace
+}  // namespace sfa::testing

@@ -155,31 +155,26 @@ namespace {
 
 // decode_fast runs a block per (sequence, KV head, 16 packed query rows, split), one block per
 // SM (192 KB of shared memory for head_dim <= 128, 128 KB for 256: cuda/decode_fast/config.h).
-// Splitting pays only while those blocks leave SMs idle: the split count is the smallest whose
-// last wave is nearly as full as the best one (the FlashAttention-2 rule), with at least
-// kMinKeysPerSplit keys per split so that every warp of a split streams two tiles of 16 keys
-// (a split also costs a partial row and its share of the combine kernel). Measurements behind
-// the constants: docs/decode_fast.md.
+// A split costs a partial row per query row and a share of the combine kernel (about 3 us in
+// all on an H100), so it pays only while SMs are idle and the blocks stream long:
+//   - never more blocks than SMs (one wave);
+//   - enough splits that no block streams more than kMaxKeysPerSplit keys while SMs are idle,
+//     and that at least a quarter of the SMs get a block;
+//   - no split shorter than kMinKeysPerSplit keys (two 16-key tiles per warp).
+// Measured on the PERF_TARGETS.md decode grid (split-count sweeps: docs/decode_fast.md).
 int decode_fast_num_splits(const DecodeProblem& p, const cuda::DeviceInfo& info) {
   constexpr int64_t kMinKeysPerSplit = 256;
-  constexpr double kWaveEfficiency = 0.85;  // of the best split count's last-wave fill
+  constexpr int64_t kMaxKeysPerSplit = 2048;
   constexpr int64_t kRowsPerBlock = 16;
   const int64_t rows = static_cast<int64_t>(p.heads / p.heads_kv) * p.seqlen_q;
   const int64_t items = static_cast<int64_t>(p.batch) * p.heads_kv * ((rows + kRowsPerBlock - 1) / kRowsPerBlock);
-  const int64_t slots = info.sm_count;
-  if (items <= 0 || slots <= 0 || items >= slots) return 1;
-  const int64_t max_splits = std::clamp<int64_t>(p.capacity / kMinKeysPerSplit, 1, kMaxSplits);
-  auto efficiency = [&](int64_t s) {
-    const int64_t blocks = items * s;
-    const int64_t waves = (blocks + slots - 1) / slots;
-    return static_cast<double>(blocks) / static_cast<double>(waves * slots);
-  };
-  double best = 0.0;
-  for (int64_t s = 1; s <= max_splits; ++s) best = std::max(best, efficiency(s));
-  for (int64_t s = 1; s <= max_splits; ++s) {
-    if (efficiency(s) >= kWaveEfficiency * best) return static_cast<int>(s);
-  }
-  return 1;
+  const int64_t sms = info.sm_count;
+  if (items <= 0 || sms <= 0) return 1;
+  const int64_t for_length = (p.capacity + kMaxKeysPerSplit - 1) / kMaxKeysPerSplit;
+  const int64_t for_occupancy = (sms / 4) / items;
+  const int64_t wanted = std::max(for_length, for_occupancy);
+  const int64_t limit = std::min(sms / items, p.capacity / kMinKeysPerSplit);
+  return static_cast<int>(std::clamp<int64_t>(std::min(wanted, limit), 1, kMaxSplits));
 }
 
 }  // namespace

@@ -1,0 +1,89 @@
+// decode_fast's tile configuration, chosen in one place per head dim, and the block bookkeeping
+// the launcher and the kernels share.
+#pragma once
+
+#include <cstddef>
+#include <cstdint>
+
+#include "common/problem.h"
+
+#if defined(__CUDACC__)
+#define SFA_DF_HOST_DEVICE __host__ __device__ __forceinline__
+#else
+#define SFA_DF_HOST_DEVICE inline
+#endif
+
+namespace sfa::cuda::decode_fast {
+
+constexpr int kWarpSize = 32;
+constexpr int kChunkBytes = 16;    // one vector load / cp.async
+constexpr int kElementBytes = 2;   // fp16 and bf16
+constexpr int kSmemPerSm = 228 * 1024;  // sm80/sm90: shared memory per SM, all blocks together
+
+// Br: packed query rows per block, the M of one m16n8k16 tile.
+constexpr int kRowsPerBlock = 16;
+// Bc: keys per warp tile, the K of one m16n8k16 step of O += P V. Splits are whole tiles.
+constexpr int kKeysPerTile = 16;
+
+constexpr int cmax(int a, int b) { return a > b ? a : b; }
+constexpr size_t cmax(size_t a, size_t b) { return a > b ? a : b; }
+
+// Pass 1 (split kernel) tiles for one head dim.
+template <int kHeadDim_>
+struct SplitConfig {
+  static constexpr int kHeadDim = kHeadDim_;
+  // 8 warps (2 per SM sub-partition) hide each other's MMA / softmax latency in one block per
+  // SM: 4 to 27% more GB/s than two 4-warp blocks per SM on the batch-1 decode grid rows, H100
+  // (docs/decode_fast.md). head_dim 256 tiles are twice as large, so 4 warps fit.
+  static constexpr int kWarps = kHeadDim <= 128 ? 8 : 4;
+  static constexpr int kThreads = kWarps * kWarpSize;
+  static constexpr int kRows = kRowsPerBlock;
+  static constexpr int kBlockN = kKeysPerTile;
+
+  // Copy layout: a warp-wide cp.async moves kRowsPerCopy key rows of 16-byte chunks.
+  static constexpr int kChunksPerRow = kHeadDim * kElementBytes / kChunkBytes;
+  static constexpr int kRowsPerCopy = kWarpSize / kChunksPerRow;
+  static constexpr int kCopiesPerTile = kBlockN / kRowsPerCopy;
+  static constexpr int kTileBytes = kBlockN * kHeadDim * kElementBytes;  // one K or V tile
+  static constexpr int kStageBytes = 2 * kTileBytes;                     // K and V
+
+  // Each warp keeps kStages - 1 tiles in flight while it computes one. About 24 KB of pipeline
+  // per warp: 192 KB per block (one block per SM) for head_dim <= 128, 128 KB in flight per SM,
+  // several times what HBM latency x bandwidth per SM needs.
+  static constexpr int kPipelineBytesPerWarp = 24 * 1024;
+  static constexpr int kStages = cmax(2, kPipelineBytesPerWarp / kStageBytes);
+
+  static constexpr int kKSteps = kHeadDim / 16;  // k16 steps of S = Q K^T
+  static constexpr int kONTiles = kHeadDim / 8;  // n8 tiles of the O accumulator
+  static_assert(kChunksPerRow >= 8, "the XOR swizzle permutes 8 chunks per row");
+  static_assert(kBlockN % kRowsPerCopy == 0, "a tile is a whole number of warp copies");
+
+  // Epilogue: per warp, normalised O rows (float, padded by 8 to spread banks) and LSE.
+  static constexpr int kMergeRowStride = kHeadDim + 8;
+  static constexpr size_t kPipelineBytes = size_t(kWarps) * kStages * kStageBytes;
+  static constexpr size_t kMergeBytes = size_t(kWarps) * kRows * (kMergeRowStride + 1) * sizeof(float);
+  static constexpr size_t kDataBytes = cmax(kPipelineBytes, kMergeBytes);
+  static constexpr size_t kMaskBytes = size_t(kWarps) * kStages * sizeof(uint32_t);
+  static constexpr size_t kSmemBytes = kDataBytes + kMaskBytes;
+  static constexpr int kSmemReservedPerBlock = 1024;  // the runtime's share of each block's smem
+  static constexpr int kBlocksPerSm = int(kSmemPerSm / (kSmemBytes + kSmemReservedPerBlock));
+  static_assert(kBlocksPerSm >= 1, "decode_fast: a block must fit in one SM's shared memory");
+};
+
+// Pass 2 (combine kernel): one warp per output row.
+struct CombineConfig {
+  static constexpr int kWarps = 4;
+  static constexpr int kThreads = kWarps * kWarpSize;
+};
+
+SFA_DF_HOST_DEVICE int ceil_div(int64_t a, int64_t b) { return static_cast<int>((a + b - 1) / b); }
+
+// Query heads per KV head times new tokens: the rows packed into the M dimension.
+SFA_DF_HOST_DEVICE int packed_rows(const DecodeProblem& p) {
+  return (p.heads / p.heads_kv) * p.seqlen_q;
+}
+SFA_DF_HOST_DEVICE int row_tiles(const DecodeProblem& p) {
+  return ceil_div(packed_rows(p), kRowsPerBlock);
+}
+
+}  // namespace sfa::cuda::decode_fast

@@ -1,0 +1,199 @@
+// decode_fast against the CPU float64 reference: the DESIGN.md decode case table (both dtypes),
+// extra shapes (many packed rows, MQA, head_dim 256 with many splits), untrusted lengths and page
+// indices, and a CUDA-graph capture of the whole decode() call replayed against eager results.
+//
+// The "Small" suites keep every launch small enough for compute-sanitizer (memcheck, racecheck).
+#include <cuda_runtime.h>
+#include <gtest/gtest.h>
+
+#include <cmath>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "testing.h"
+
+namespace sfa::testing {
+namespace {
+
+constexpr Kernel kKernel = Kernel::kDecodeFast;
+
+// Whether decode_fast serves this case (head_dim 64/128/256, at most 8 new tokens, half types).
+bool supported(const DecodeRun& run) {
+  Kernel k;
+  return select_kernel(run.args(kKernel), &k).is_ok();
+}
+
+// Runs every case decode_fast supports; returns how many ran.
+int run_cases(const std::vector<DecodeCase>& cases) {
+  int ran = 0;
+  for (const DecodeCase& c : cases) {
+    std::unique_ptr<DecodeRun> run;
+    const uint64_t seed = next_seed();
+    Status st = DecodeRun::create(c, Device::cuda(0), seed, &run);
+    EXPECT_TRUE(st.is_ok()) << c.describe() << ": " << st.message();
+    if (!st || !supported(*run)) continue;
+    st = run->run(kKernel);
+    EXPECT_TRUE(st.is_ok()) << c.describe() << ": " << st.message();
+    if (!st) continue;
+    const CaseResult r = run->verify();
+    EXPECT_TRUE(r.passed()) << r.summary();
+    ++ran;
+  }
+  return ran;
+}
+
+DecodeCase make_case(DType t, int batch, int seqlen_q, int heads, int heads_kv, int head_dim, int kv) {
+  DecodeCase c;
+  c.dtype = t;
+  c.batch = batch;
+  c.seqlen_q = seqlen_q;
+  c.heads = heads;
+  c.heads_kv = heads_kv;
+  c.head_dim = head_dim;
+  c.kv_len = kv;
+  return c;
+}
+
+// Shapes the shared table does not reach: more than one row tile (64 packed rows), MQA, the
+// largest head dim with the most splits, a window shorter than a tile, fp16 scores near overflow.
+std::vector<DecodeCase> extra_cases(DType t) {
+  std::vector<DecodeCase> v;
+  DecodeCase c = make_case(t, 3, 8, 64, 8, 128, 700);
+  c.ragged = true;
+  v.push_back(c);
+  c = make_case(t, 2, 1, 16, 1, 128, 2000);
+  c.page_size = 16;
+  v.push_back(c);
+  c = make_case(t, 2, 3, 8, 2, 256, 4097);
+  c.num_splits = kMaxSplits;
+  c.ragged = true;
+  v.push_back(c);
+  c = make_case(t, 2, 2, 8, 4, 64, 1000);
+  c.window_left = 5;
+  c.page_size = 7;
+  v.push_back(c);
+  c = make_case(t, 2, 1, 8, 2, 128, 1000);
+  c.softmax_scale = 2.0f;
+  v.push_back(c);
+  return v;
+}
+
+class DecodeFast : public ::testing::TestWithParam<DType> {};
+
+TEST_P(DecodeFast, CaseTable) {
+  SFA_SKIP_WITHOUT_GPU();
+  const int ran = run_cases(decode_case_table(GetParam(), /*small=*/false));
+  EXPECT_GE(ran, 25) << "decode_fast supported too few cases of the table";
+}
+
+TEST_P(DecodeFast, ExtraCases) {
+  SFA_SKIP_WITHOUT_GPU();
+  const std::vector<DecodeCase> cases = extra_cases(GetParam());
+  EXPECT_EQ(run_cases(cases), static_cast<int>(cases.size()));
+}
+
+// Small shapes only: the suite compute-sanitizer runs.
+class DecodeFastSmall : public ::testing::TestWithParam<DType> {};
+
+TEST_P(DecodeFastSmall, CaseTable) {
+  SFA_SKIP_WITHOUT_GPU();
+  std::vector<DecodeCase> cases;
+  for (const DecodeCase& c : decode_case_table(GetParam(), /*small=*/true)) {
+    if (static_cast<int64_t>(c.batch) * c.kv_len <= 4 * 1024) cases.push_back(c);
+  }
+  EXPECT_GE(run_cases(cases), 10);
+}
+
+// Device data the validator cannot see on CUDA: lengths outside [0, capacity] and page indices
+// outside [0, num_pages). The kernel must not read out of bounds (compute-sanitizer checks it),
+// must not fail, and a sequence with a bad length is empty: out 0, lse -inf.
+TEST_P(DecodeFastSmall, UntrustedLengthsAndPages) {
+  SFA_SKIP_WITHOUT_GPU();
+  DecodeCase c = make_case(GetParam(), 4, 1, 8, 2, 64, 100);
+  c.page_size = 16;
+  c.num_splits = 3;
+  std::unique_ptr<DecodeRun> run;
+  ASSERT_TRUE(DecodeRun::create(c, Device::cuda(0), next_seed(), &run).is_ok());
+  const DecodeArgs args = run->args(kKernel);
+  const int32_t lengths[4] = {100, -7, 113, 1 << 30};  // capacity is 7 pages * 16 = 112
+  ASSERT_EQ(cudaMemcpy(args.cache_seqlens.data, lengths, sizeof lengths, cudaMemcpyHostToDevice), cudaSuccess);
+  const int64_t table_entries = args.block_table.shape[0] * args.block_table.shape[1];
+  std::vector<int32_t> table(static_cast<size_t>(table_entries));
+  ASSERT_EQ(cudaMemcpy(table.data(), args.block_table.data, table.size() * sizeof(int32_t), cudaMemcpyDeviceToHost),
+            cudaSuccess);
+  table[1] = -1;                   // sequence 0, page 1
+  table[2] = 1 << 30;              // sequence 0, page 2
+  ASSERT_EQ(cudaMemcpy(args.block_table.data, table.data(), table.size() * sizeof(int32_t), cudaMemcpyHostToDevice),
+            cudaSuccess);
+  ASSERT_TRUE(run->run(kKernel).is_ok());
+  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+
+  const int64_t row_elems = static_cast<int64_t>(c.heads) * c.head_dim;
+  std::vector<uint16_t> out(static_cast<size_t>(c.batch * row_elems));
+  std::vector<float> lse(static_cast<size_t>(c.batch * c.heads));
+  ASSERT_EQ(cudaMemcpy(out.data(), args.out.data, out.size() * 2, cudaMemcpyDeviceToHost), cudaSuccess);
+  ASSERT_EQ(cudaMemcpy(lse.data(), args.lse.data, lse.size() * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+  for (int b = 1; b < c.batch; ++b) {
+    for (int64_t e = 0; e < row_elems; ++e) ASSERT_EQ(out[b * row_elems + e] & 0x7fffu, 0u) << "b=" << b;
+    for (int h = 0; h < c.heads; ++h) EXPECT_EQ(lse[b * c.heads + h], -INFINITY) << "b=" << b;
+  }
+  for (int h = 0; h < c.heads; ++h) EXPECT_TRUE(std::isfinite(lse[h])) << "sequence 0 lost its valid pages";
+}
+
+// The whole decode() call (split kernel + combine) captured in a CUDA graph: replaying it
+// reproduces the eager result bit for bit and matches the reference.
+TEST_P(DecodeFastSmall, GraphCaptureMatchesEager) {
+  SFA_SKIP_WITHOUT_GPU();
+  for (int page_size : {0, 16}) {
+    DecodeCase c = make_case(GetParam(), 3, 2, 16, 4, 128, 1500);
+    c.ragged = true;
+    c.page_size = page_size;  // num_splits 0: the heuristic, several splits at this size
+    std::unique_ptr<DecodeRun> run;
+    ASSERT_TRUE(DecodeRun::create(c, Device::cuda(0), next_seed(), &run).is_ok());
+    cudaStream_t stream;
+    ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+    ASSERT_TRUE(run->run(kKernel, stream).is_ok());  // eager (also sizes the workspace)
+    const CaseResult eager_result = run->verify();
+    EXPECT_TRUE(eager_result.passed()) << eager_result.summary();
+    const DecodeArgs args = run->args(kKernel);
+    const size_t out_bytes = static_cast<size_t>(args.out.numel()) * 2;
+    const size_t lse_bytes = static_cast<size_t>(args.lse.numel()) * 4;
+    std::vector<unsigned char> eager_out(out_bytes), eager_lse(lse_bytes);
+    ASSERT_EQ(cudaMemcpy(eager_out.data(), args.out.data, out_bytes, cudaMemcpyDeviceToHost), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(eager_lse.data(), args.lse.data, lse_bytes, cudaMemcpyDeviceToHost), cudaSuccess);
+
+    ASSERT_EQ(cudaMemsetAsync(args.out.data, 0xff, out_bytes, stream), cudaSuccess);  // NaN
+    ASSERT_EQ(cudaMemsetAsync(args.lse.data, 0xff, lse_bytes, stream), cudaSuccess);
+    cudaGraph_t graph;
+    ASSERT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal), cudaSuccess);
+    const Status captured = run->launch(kKernel, stream);
+    ASSERT_EQ(cudaStreamEndCapture(stream, &graph), cudaSuccess);
+    ASSERT_TRUE(captured.is_ok()) << captured.message();
+    cudaGraphExec_t exec;
+    ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+    for (int replay = 0; replay < 2; ++replay) ASSERT_EQ(cudaGraphLaunch(exec, stream), cudaSuccess);
+    ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+
+    std::vector<unsigned char> graph_out(out_bytes), graph_lse(lse_bytes);
+    ASSERT_EQ(cudaMemcpy(graph_out.data(), args.out.data, out_bytes, cudaMemcpyDeviceToHost), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(graph_lse.data(), args.lse.data, lse_bytes, cudaMemcpyDeviceToHost), cudaSuccess);
+    EXPECT_EQ(graph_out, eager_out) << c.describe() << ": graph replay differs from eager out";
+    EXPECT_EQ(graph_lse, eager_lse) << c.describe() << ": graph replay differs from eager lse";
+    const CaseResult graph_result = run->verify();
+    EXPECT_TRUE(graph_result.passed()) << graph_result.summary();
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+    cudaStreamDestroy(stream);
+  }
+}
+
+std::string dtype_param_name(const ::testing::TestParamInfo<DType>& info) { return dtype_name(info.param); }
+
+INSTANTIATE_TEST_SUITE_P(Dtypes, DecodeFast, ::testing::Values(DType::kFloat16, DType::kBFloat16),
+                         dtype_param_name);
+INSTANTIATE_TEST_SUITE_P(Dtypes, DecodeFastSmall, ::testing::Values(DType::kFloat16, DType::kBFloat16),
+                         dtype_param_name);
+
+}  // namespace
+}  // namespace sfa::testing

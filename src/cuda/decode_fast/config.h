@@ -33,8 +33,9 @@ template <int kHeadDim_>
 struct SplitConfig {
   static constexpr int kHeadDim = kHeadDim_;
   // 8 warps (2 per SM sub-partition) hide each other's MMA / softmax latency in one block per
-  // SM: 4 to 27% more GB/s than two 4-warp blocks per SM on the batch-1 decode grid rows, H100
-  // (docs/decode_fast.md). head_dim 256 tiles are twice as large, so 4 warps fit.
+  // SM: 2 to 27% more GB/s than two 4-warp blocks per SM on the batch-1 decode grid rows, H100
+  // (measured with the combine change of the same step: docs/decode_fast.md). head_dim 256
+  // tiles are twice as large, so 4 warps fit.
   static constexpr int kWarps = kHeadDim <= 128 ? 8 : 4;
   static constexpr int kThreads = kWarps * kWarpSize;
   static constexpr int kRows = kRowsPerBlock;

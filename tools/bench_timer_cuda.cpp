@@ -34,7 +34,9 @@ class CudaTimer final : public Timer {
   Status init() {
     Status st = cuda_status(cudaSetDevice(device_), "cudaSetDevice");
     if (!st) return st;
-    st = cuda_status(cudaStreamCreateWithFlags(&stream_, cudaStreamNonBlocking), "cudaStreamCreate");
+    // A blocking stream: it orders with the legacy default stream, which the harness uploads
+    // inputs and runs GPU references on.
+    st = cuda_status(cudaStreamCreate(&stream_), "cudaStreamCreate");
     if (!st) return st;
     events_.resize(2 * kRunsPerBatch, nullptr);
     for (cudaEvent_t& e : events_) {

@@ -14,6 +14,7 @@
 
 #include <cstdint>
 #include <memory>
+#include <ostream>
 #include <string>
 #include <vector>
 
@@ -50,6 +51,10 @@ struct DecodeCase {
   bool with_lse = true;
   std::string describe() const;
 };
+
+// GoogleTest prints parameters through these (instead of a byte dump).
+inline void PrintTo(const AttentionCase& c, std::ostream* os) { *os << c.describe(); }
+inline void PrintTo(const DecodeCase& c, std::ostream* os) { *os << c.describe(); }
 
 struct CaseResult {
   Status status;

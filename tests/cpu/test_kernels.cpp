@@ -20,6 +20,11 @@ struct Param {
   int index;
 };
 
+template <typename Case>
+void PrintTo(const Param<Case>& p, std::ostream* os) {
+  *os << p.c.describe();
+}
+
 std::string test_name(const std::string& description, int index) {
   std::string name = std::to_string(index) + "_";
   for (char ch : description) name += std::isalnum(static_cast<unsigned char>(ch)) ? ch : '_';

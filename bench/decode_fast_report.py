@@ -3,7 +3,8 @@ and a plot (PNG, when matplotlib is present), and checks the decode_fast targets
 PERF_TARGETS.md: >= 1.0x the better of torch flash / cudnn at every point, >= 95% of the copy
 ceiling when K+V >= 512 MB, <= 12 us at batch 1 / kv 1k, paged (page 16) within 10% of contiguous.
 
-usage: python3 decode_fast_report.py TIMING_CSV TORCH_CSV MARKDOWN_OUT [PNG_OUT]
+usage: python3 decode_fast_report.py TIMING_CSV TORCH_CSV MARKDOWN_OUT [PNG_OUT] [--previous CSV]
+  --previous: another build's decode_fast_timing CSV of the same run, shown as a column
 """
 import csv
 import sys
@@ -15,22 +16,33 @@ def load(path):
 
 
 def main():
-    timing, torch_rows, md_path = load(sys.argv[1]), load(sys.argv[2]), sys.argv[3]
-    png_path = sys.argv[4] if len(sys.argv) > 4 else None
+    args = sys.argv[1:]
+    previous_path = None
+    if "--previous" in args:
+        i = args.index("--previous")
+        previous_path = args[i + 1]
+        del args[i:i + 2]
+    timing, torch_rows, md_path = load(args[0]), load(args[1]), args[2]
+    png_path = args[3] if len(args) > 3 else None
     copy_gbps = next(float(r["gbps"]) for r in timing if r["mode"] == "copy")
     key = lambda r: (int(r["batch"]), int(r["heads"]), int(r["heads_kv"]), int(r["kv"]))
     ours = {}
     for r in timing:
         if r["mode"] != "copy":
             ours.setdefault(key(r), {})[r["mode"] if r["mode"] != "splits" else f"s{r['splits']}"] = r
+    previous = {}
+    if previous_path:
+        for r in load(previous_path):
+            if r["mode"] == "auto":
+                previous[key(r)] = r
     base = {}
     for r in torch_rows:
         base.setdefault(key(r), {})[r["backend"]] = r
     lines = [
         f"Copy ceiling (device-to-device, read + write): {copy_gbps:.0f} GB/s",
         "",
-        "| batch | heads q/kv | kv | K+V MB | flash GB/s | cudnn GB/s | decode_fast GB/s (us, splits) | ratio vs best | best split GB/s (splits) | paged16 GB/s (vs contig) | paged256 GB/s | checks |",
-        "|---|---|---|---|---|---|---|---|---|---|---|---|",
+        "| batch | heads q/kv | kv | K+V MB | flash GB/s | cudnn GB/s | decode_fast GB/s (us, splits) | ratio vs best | best split GB/s (splits) | paged16 GB/s (vs contig) | paged256 GB/s | previous build GB/s (us) | checks |",
+        "|---|---|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     failures = []
     plot = []
@@ -48,6 +60,8 @@ def main():
         cu_mode = " (rep)" if "cudnn" in t and t["cudnn"]["gqa_mode"] == "repeat" else ""
         best = max(x for x in (fl, cu, 0.0) if x == x)
         ratio = g / best if best > 0 else float("nan")
+        pr = previous.get(k)
+        prev = f"{float(pr['gbps']):.0f} ({float(pr['us']):.1f})" if pr else "-"
         p16 = float(o["paged16"]["gbps"])
         p256 = float(o["paged256"]["gbps"])
         checks = []
@@ -63,8 +77,8 @@ def main():
             failures.append(f"{b},{h}/{hkv},{kv}: " + "; ".join(checks))
         lines.append(
             f"| {b} | {h}/{hkv} | {kv} | {mb:.0f} | {fl:.0f}{fl_mode} | {cu:.0f}{cu_mode} | {g:.0f} ({us:.1f}, {auto['splits']}) | "
-            f"{ratio:.2f}x | {float(o['best']['gbps']):.0f} ({o['best']['splits']}) | {p16:.0f} ({p16 / g:.0%}) | {p256:.0f} | "
-            f"{'ok' if not checks else '; '.join(checks)} |")
+            f"{ratio:.3f}x | {float(o['best']['gbps']):.0f} ({o['best']['splits']}) | {p16:.0f} ({p16 / g:.0%}) | {p256:.0f} | "
+            f"{prev} | {'ok' if not checks else '; '.join(checks)} |")
         plot.append((f"{b},{h}/{hkv},{kv // 1024}k", fl, cu, g, p16))
     lines += ["", f"Points failing a target: {len(failures)}"] + [f"- {x}" for x in failures]
     with open(md_path, "w") as f:

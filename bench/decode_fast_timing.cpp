@@ -11,8 +11,10 @@
 // compared with the 1-split contiguous result (max abs difference), and the device-to-device
 // copy ceiling is measured in the same process.
 //
-// usage: decode_fast_timing [--reps N] [--csv FILE] [--quick]
-//   --quick: a few small points only (a smoke run)
+// usage: decode_fast_timing [--reps N] [--csv FILE] [--quick] [--points LIST] [--splits LIST]
+//   --quick:  a few small points only (a smoke run)
+//   --points: only these grid points, "batch/heads/heads_kv/kv,..." (e.g. 1/32/8/1024,16/32/8/1024)
+//   --splits: the split counts of the sweep, "2,4,8" ("" or "none": no sweep; default: 2..256)
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -43,7 +45,38 @@ constexpr size_t kRandomBytes = 64ull << 20;     // random pattern tiled over th
 
 struct Point {
   int batch, heads, heads_kv, kv;
+  bool operator==(const Point& o) const {
+    return batch == o.batch && heads == o.heads && heads_kv == o.heads_kv && kv == o.kv;
+  }
 };
+
+// "a,b,c" -> integers; "" or "none" -> none.
+std::vector<int> parse_ints(const std::string& s) {
+  std::vector<int> v;
+  if (s == "none") return v;
+  size_t i = 0;
+  while (i < s.size()) {
+    const size_t j = std::min(s.find(',', i), s.size());
+    if (j > i) v.push_back(std::atoi(s.substr(i, j - i).c_str()));
+    i = j + 1;
+  }
+  return v;
+}
+
+// "b/h/hkv/kv,..." -> points.
+std::vector<Point> parse_points(const std::string& s) {
+  std::vector<Point> v;
+  size_t i = 0;
+  while (i < s.size()) {
+    const size_t j = std::min(s.find(',', i), s.size());
+    Point pt{};
+    if (std::sscanf(s.substr(i, j - i).c_str(), "%d/%d/%d/%d", &pt.batch, &pt.heads, &pt.heads_kv, &pt.kv) == 4) {
+      v.push_back(pt);
+    }
+    i = j + 1;
+  }
+  return v;
+}
 
 // PERF_TARGETS.md decode grid (the points it lists).
 std::vector<Point> grid(bool quick) {
@@ -257,12 +290,19 @@ int main(int argc, char** argv) {
   int reps = 30;
   bool quick = false;
   const char* csv_path = "decode_fast_timing.csv";
+  std::vector<Point> only;
+  std::vector<int> sweep = {2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256};
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--csv") && i + 1 < argc) csv_path = argv[++i];
     else if (!std::strcmp(argv[i], "--quick")) quick = true;
+    else if (!std::strcmp(argv[i], "--points") && i + 1 < argc) only = parse_points(argv[++i]);
+    else if (!std::strcmp(argv[i], "--splits") && i + 1 < argc) sweep = parse_ints(argv[++i]);
   }
-  const std::vector<Point> points = grid(quick);
+  std::vector<Point> points;
+  for (const Point& pt : grid(quick)) {
+    if (only.empty() || std::find(only.begin(), only.end(), pt) != only.end()) points.push_back(pt);
+  }
   Device dev;
   for (const Point& pt : points) {
     dev.cache_bytes = std::max(dev.cache_bytes, static_cast<size_t>(pt.batch) * pt.kv * pt.heads_kv * kHeadDim * 2);
@@ -316,7 +356,7 @@ int main(int argc, char** argv) {
     double best_us = t1;
     int best_splits = 1;
     double worst_diff = 0;
-    for (int n : {2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256}) {
+    for (int n : sweep) {
       if (n * 16 > pt.kv) break;
       const int64_t blocks = static_cast<int64_t>(pt.batch) * pt.heads_kv * ((pt.heads / pt.heads_kv + 15) / 16) * n;
       if (blocks > 8 * 132) break;  // far past a full GPU: splitting cannot help

@@ -155,21 +155,32 @@ namespace {
 
 // decode_fast runs a block per (sequence, KV head, 16 packed query rows, split), one block per
 // SM (192 KB of shared memory for head_dim <= 128, 128 KB for 256: cuda/decode_fast/config.h).
-// A split costs a partial row per query row and a share of the combine kernel (about 3 us in
-// all on an H100), so it pays only while SMs are idle and the blocks stream long:
-//   - never more blocks than SMs (one wave);
-//   - enough splits that no block streams more than kMaxKeysPerSplit keys while SMs are idle,
-//     and that at least a quarter of the SMs get a block;
-//   - no split shorter than kMinKeysPerSplit keys (two 16-key tiles per warp).
+// On sm90 up to 8 splits merge inside the launch (thread-block clusters, ~0.5 us); more, or
+// before sm90, cost a partial row per query row and a share of the combine kernel (~3 us on an
+// H100). With items = blocks of one split:
+//   - few items (at most one per kFewItemsSms SMs, e.g. batch 1 with 8 KV heads): splits for
+//     about kFewItemsBusy16ths / 16 of the SMs whatever the length (7 splits for 8 items on 132
+//     SMs: within 4% of the sweep's best split count at kv 1k-128k, where 16 splits, one block
+//     per SM, ran 2-21% slower), none shorter than kMinKeysFewItems keys (a tile per warp);
+//   - else: never more blocks than SMs (one wave); enough splits that no block streams more than
+//     kMaxKeysPerSplit keys while SMs are idle, and that at least a quarter of the SMs get a
+//     block; no split shorter than kMinKeysPerSplit keys (two 16-key tiles per warp).
 // Measured on the PERF_TARGETS.md decode grid (split-count sweeps: docs/decode_fast.md).
 int decode_fast_num_splits(const DecodeProblem& p, const cuda::DeviceInfo& info) {
   constexpr int64_t kMinKeysPerSplit = 256;
   constexpr int64_t kMaxKeysPerSplit = 2048;
   constexpr int64_t kRowsPerBlock = 16;
+  constexpr int64_t kFewItemsSms = 16;
+  constexpr int64_t kFewItemsBusy16ths = 7;
+  constexpr int64_t kMinKeysFewItems = 128;
   const int64_t rows = static_cast<int64_t>(p.heads / p.heads_kv) * p.seqlen_q;
   const int64_t items = static_cast<int64_t>(p.batch) * p.heads_kv * ((rows + kRowsPerBlock - 1) / kRowsPerBlock);
   const int64_t sms = info.sm_count;
   if (items <= 0 || sms <= 0) return 1;
+  if (items * kFewItemsSms <= sms) {
+    const int64_t wanted = sms * kFewItemsBusy16ths / 16 / items;
+    return static_cast<int>(std::clamp<int64_t>(std::min(wanted, p.capacity / kMinKeysFewItems), 1, kMaxSplits));
+  }
   const int64_t for_length = (p.capacity + kMaxKeysPerSplit - 1) / kMaxKeysPerSplit;
   const int64_t for_occupancy = (sms / 4) / items;
   const int64_t wanted = std::max(for_length, for_occupancy);

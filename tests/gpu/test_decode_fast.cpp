@@ -9,6 +9,7 @@
 #include <cmath>
 #include <memory>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "testing.h"
@@ -105,50 +106,91 @@ TEST_P(DecodeFastSmall, CaseTable) {
   EXPECT_GE(run_cases(cases), 10);
 }
 
+// Both ways splits are merged: on sm90, 2..16 splits run as thread-block clusters that merge in
+// distributed shared memory (16 where the device allows non-portable clusters); more splits, and
+// every split count before sm90, go through the workspace and the combine kernel. Each case mixes
+// what the merge must survive: empty splits (ragged lengths, a length-0 sequence), several row
+// tiles per KV head (64 packed rows), a window, paged caches with pages of whole tiles and smaller.
+std::vector<DecodeCase> merge_path_cases(DType t) {
+  std::vector<DecodeCase> v;
+  for (int splits : {2, 3, 5, 8, 11, 16, 17, 40}) {
+    DecodeCase c = make_case(t, 3, 1, 8, 2, 128, 900);
+    c.ragged = true;
+    c.num_splits = splits;
+    c.page_size = splits % 2 == 0 ? 16 : 0;
+    v.push_back(c);
+  }
+  DecodeCase c = make_case(t, 2, 8, 64, 8, 64, 600);  // 64 packed rows: 4 row tiles per cluster
+  c.num_splits = 4;
+  c.ragged = true;
+  v.push_back(c);
+  c = make_case(t, 2, 2, 8, 4, 256, 700);
+  c.num_splits = 6;
+  c.window_left = 100;
+  c.page_size = 7;
+  v.push_back(c);
+  c = make_case(t, 1, 1, 32, 8, 128, 1000);
+  c.num_splits = 16;
+  c.softcap = 30.0f;
+  v.push_back(c);
+  return v;
+}
+
+TEST_P(DecodeFastSmall, ClusterAndCombineMerges) {
+  SFA_SKIP_WITHOUT_GPU();
+  const std::vector<DecodeCase> cases = merge_path_cases(GetParam());
+  EXPECT_EQ(run_cases(cases), static_cast<int>(cases.size()));
+}
+
 // Device data the validator cannot see on CUDA: lengths outside [0, capacity] and page indices
 // outside [0, num_pages). The kernel must not read out of bounds (compute-sanitizer checks it),
 // must not fail, and a sequence with a bad length is empty: out 0, lse -inf.
 TEST_P(DecodeFastSmall, UntrustedLengthsAndPages) {
   SFA_SKIP_WITHOUT_GPU();
-  DecodeCase c = make_case(GetParam(), 4, 1, 8, 2, 64, 100);
-  c.page_size = 16;
-  c.num_splits = 3;
-  std::unique_ptr<DecodeRun> run;
-  ASSERT_TRUE(DecodeRun::create(c, Device::cuda(0), next_seed(), &run).is_ok());
-  const DecodeArgs args = run->args(kKernel);
-  const int32_t lengths[4] = {100, -7, 113, 1 << 30};  // capacity is 7 pages * 16 = 112
-  ASSERT_EQ(cudaMemcpy(args.cache_seqlens.data, lengths, sizeof lengths, cudaMemcpyHostToDevice), cudaSuccess);
-  const int64_t table_entries = args.block_table.shape[0] * args.block_table.shape[1];
-  std::vector<int32_t> table(static_cast<size_t>(table_entries));
-  ASSERT_EQ(cudaMemcpy(table.data(), args.block_table.data, table.size() * sizeof(int32_t), cudaMemcpyDeviceToHost),
-            cudaSuccess);
-  table[1] = -1;                   // sequence 0, page 1
-  table[2] = 1 << 30;              // sequence 0, page 2
-  ASSERT_EQ(cudaMemcpy(args.block_table.data, table.data(), table.size() * sizeof(int32_t), cudaMemcpyHostToDevice),
-            cudaSuccess);
-  ASSERT_TRUE(run->run(kKernel).is_ok());
-  ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
+  for (int splits : {3, 20}) {  // sm90: a cluster merge, then the combine kernel
+    DecodeCase c = make_case(GetParam(), 4, 1, 8, 2, 64, 100);
+    c.page_size = 16;
+    c.num_splits = splits;
+    std::unique_ptr<DecodeRun> run;
+    ASSERT_TRUE(DecodeRun::create(c, Device::cuda(0), next_seed(), &run).is_ok());
+    const DecodeArgs args = run->args(kKernel);
+    const int32_t lengths[4] = {100, -7, 113, 1 << 30};  // capacity is 7 pages * 16 = 112
+    ASSERT_EQ(cudaMemcpy(args.cache_seqlens.data, lengths, sizeof lengths, cudaMemcpyHostToDevice), cudaSuccess);
+    const int64_t table_entries = args.block_table.shape[0] * args.block_table.shape[1];
+    std::vector<int32_t> table(static_cast<size_t>(table_entries));
+    ASSERT_EQ(cudaMemcpy(table.data(), args.block_table.data, table.size() * sizeof(int32_t), cudaMemcpyDeviceToHost),
+              cudaSuccess);
+    table[1] = -1;                   // sequence 0, page 1
+    table[2] = 1 << 30;              // sequence 0, page 2
+    ASSERT_EQ(cudaMemcpy(args.block_table.data, table.data(), table.size() * sizeof(int32_t), cudaMemcpyHostToDevice),
+              cudaSuccess);
+    ASSERT_TRUE(run->run(kKernel).is_ok());
+    ASSERT_EQ(cudaDeviceSynchronize(), cudaSuccess);
 
-  const int64_t row_elems = static_cast<int64_t>(c.heads) * c.head_dim;
-  std::vector<uint16_t> out(static_cast<size_t>(c.batch * row_elems));
-  std::vector<float> lse(static_cast<size_t>(c.batch * c.heads));
-  ASSERT_EQ(cudaMemcpy(out.data(), args.out.data, out.size() * 2, cudaMemcpyDeviceToHost), cudaSuccess);
-  ASSERT_EQ(cudaMemcpy(lse.data(), args.lse.data, lse.size() * 4, cudaMemcpyDeviceToHost), cudaSuccess);
-  for (int b = 1; b < c.batch; ++b) {
-    for (int64_t e = 0; e < row_elems; ++e) ASSERT_EQ(out[b * row_elems + e] & 0x7fffu, 0u) << "b=" << b;
-    for (int h = 0; h < c.heads; ++h) EXPECT_EQ(lse[b * c.heads + h], -INFINITY) << "b=" << b;
+    const int64_t row_elems = static_cast<int64_t>(c.heads) * c.head_dim;
+    std::vector<uint16_t> out(static_cast<size_t>(c.batch * row_elems));
+    std::vector<float> lse(static_cast<size_t>(c.batch * c.heads));
+    ASSERT_EQ(cudaMemcpy(out.data(), args.out.data, out.size() * 2, cudaMemcpyDeviceToHost), cudaSuccess);
+    ASSERT_EQ(cudaMemcpy(lse.data(), args.lse.data, lse.size() * 4, cudaMemcpyDeviceToHost), cudaSuccess);
+    for (int b = 1; b < c.batch; ++b) {
+      for (int64_t e = 0; e < row_elems; ++e) ASSERT_EQ(out[b * row_elems + e] & 0x7fffu, 0u) << "b=" << b;
+      for (int h = 0; h < c.heads; ++h) EXPECT_EQ(lse[b * c.heads + h], -INFINITY) << "b=" << b;
+    }
+    for (int h = 0; h < c.heads; ++h) EXPECT_TRUE(std::isfinite(lse[h])) << "sequence 0 lost its valid pages";
   }
-  for (int h = 0; h < c.heads; ++h) EXPECT_TRUE(std::isfinite(lse[h])) << "sequence 0 lost its valid pages";
 }
 
 // The whole decode() call (split kernel + combine) captured in a CUDA graph: replaying it
 // reproduces the eager result bit for bit and matches the reference.
 TEST_P(DecodeFastSmall, GraphCaptureMatchesEager) {
   SFA_SKIP_WITHOUT_GPU();
-  for (int page_size : {0, 16}) {
+  // num_splits 0: the heuristic (several splits at this size: a cluster launch on sm90); 20: the
+  // split kernel + combine kernel.
+  for (const auto& [page_size, splits] : {std::pair{0, 0}, std::pair{16, 0}, std::pair{0, 20}}) {
     DecodeCase c = make_case(GetParam(), 3, 2, 16, 4, 128, 1500);
     c.ragged = true;
-    c.page_size = page_size;  // num_splits 0: the heuristic, several splits at this size
+    c.page_size = page_size;
+    c.num_splits = splits;
     std::unique_ptr<DecodeRun> run;
     ASSERT_TRUE(DecodeRun::create(c, Device::cuda(0), next_seed(), &run).is_ok());
     cudaStream_t stream;
@@ -186,6 +228,44 @@ TEST_P(DecodeFastSmall, GraphCaptureMatchesEager) {
     cudaGraphDestroy(graph);
     cudaStreamDestroy(stream);
   }
+}
+
+// A first call made inside a graph capture: the launch's one-time host queries (cluster
+// occupancy) must be legal while the stream captures, and the replay must match the reference.
+TEST_P(DecodeFastSmall, FirstCallInsideCapture) {
+  SFA_SKIP_WITHOUT_GPU();
+  DecodeCase c = make_case(GetParam(), 2, 1, 32, 8, 128, 800);
+  c.num_splits = 13;  // a cluster size no other test of this suite uses first
+  std::unique_ptr<DecodeRun> run;
+  ASSERT_TRUE(DecodeRun::create(c, Device::cuda(0), next_seed(), &run).is_ok());
+  const DecodeArgs args = run->args(kKernel);
+  cudaStream_t stream;
+  ASSERT_EQ(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking), cudaSuccess);
+  ASSERT_EQ(cudaMemsetAsync(args.out.data, 0xff, static_cast<size_t>(args.out.numel()) * 2, stream), cudaSuccess);
+  ASSERT_EQ(cudaMemsetAsync(args.lse.data, 0xff, static_cast<size_t>(args.lse.numel()) * 4, stream), cudaSuccess);
+  size_t workspace_bytes = 0;
+  ASSERT_TRUE(decode_workspace_size(args, &workspace_bytes).is_ok());
+  void* workspace = nullptr;
+  ASSERT_EQ(cudaMalloc(&workspace, workspace_bytes), cudaSuccess);  // before the capture: no allocation inside
+  Launch launch;
+  launch.stream = stream;
+  launch.workspace = workspace;
+  launch.workspace_bytes = workspace_bytes;
+  cudaGraph_t graph;
+  ASSERT_EQ(cudaStreamBeginCapture(stream, cudaStreamCaptureModeGlobal), cudaSuccess);
+  const Status captured = decode(args, launch);
+  ASSERT_EQ(cudaStreamEndCapture(stream, &graph), cudaSuccess);
+  ASSERT_TRUE(captured.is_ok()) << captured.message();
+  cudaGraphExec_t exec;
+  ASSERT_EQ(cudaGraphInstantiate(&exec, graph, 0), cudaSuccess);
+  ASSERT_EQ(cudaGraphLaunch(exec, stream), cudaSuccess);
+  ASSERT_EQ(cudaStreamSynchronize(stream), cudaSuccess);
+  const CaseResult r = run->verify();
+  EXPECT_TRUE(r.passed()) << r.summary();
+  cudaGraphExecDestroy(exec);
+  cudaGraphDestroy(graph);
+  cudaStreamDestroy(stream);
+  cudaFree(workspace);
 }
 
 std::string dtype_param_name(const ::testing::TestParamInfo<DType>& info) { return dtype_name(info.param); }

@@ -1,5 +1,5 @@
-// decode_fast: which part of the problem a split-kernel block owns (sequence, KV head, split,
-// row tile) and which cache positions it reads. Shared by the loader and the kernel.
+// decode_fast: which part of the problem a pass-1 block owns (sequence, KV head, split, row tile)
+// and which cache positions it reads. Shared by the loader and the kernels.
 #pragma once
 
 #include <cstdint>
@@ -7,13 +7,13 @@
 #include "common/attention_math.h"
 #include "common/problem.h"
 #include "cuda/decode_fast/config.h"
+#include "cuda/decode_fast/split_params.h"
 
 namespace sfa::cuda::decode_fast {
 
 // The part of the problem one block owns, and the key ranges it reads.
 struct BlockWork {
   int b, h_kv, split, row_tile;
-  int group;                // G: query heads per KV head
   int rows;                 // packed rows of this (b, h_kv): G * seqlen_q
   int tile_base;            // first position of the split's first tile (a multiple of kKeysPerTile)
   int n_tiles;              // tiles of kKeysPerTile positions from tile_base
@@ -34,19 +34,21 @@ __device__ __forceinline__ KeyRange query_keys(const DecodeProblem& p, int i, in
   return visible_keys(i, p.seqlen_q, len, p.window_left, /*window_right=*/0);
 }
 
-// Which (b, h_kv, split, row tile) this block owns.
-__device__ __forceinline__ BlockWork block_coords(const DecodeProblem& p) {
+// Which (b, h_kv, split, row tile) this block owns. The split varies fastest: the splits of one
+// (b, h_kv, row tile) are consecutive blocks, as a thread-block cluster needs them.
+__device__ __forceinline__ BlockWork block_coords(const SplitParams& prm) {
+  const DecodeProblem& p = prm.p;
   BlockWork w;
-  const int n_row_tiles = row_tiles(p);
   int idx = static_cast<int>(blockIdx.x);  // the launcher keeps the grid below 2^31
-  w.row_tile = idx % n_row_tiles;
-  idx /= n_row_tiles;
-  w.split = idx % p.num_splits;
-  idx /= p.num_splits;
-  w.h_kv = idx % p.heads_kv;
-  w.b = idx / p.heads_kv;
-  w.group = p.heads / p.heads_kv;
-  w.rows = packed_rows(p);
+  int next = prm.splits.div(idx);
+  w.split = idx - next * p.num_splits;
+  idx = next;
+  next = prm.row_tiles.div(idx);
+  w.row_tile = idx - next * prm.row_tiles.value();
+  idx = next;
+  w.b = prm.heads_kv.div(idx);
+  w.h_kv = idx - w.b * p.heads_kv;
+  w.rows = prm.group.value() * p.seqlen_q;
   w.k_base = static_cast<int64_t>(w.h_kv) * p.k_stride.head;
   w.v_base = static_cast<int64_t>(w.h_kv) * p.v_stride.head;
   if (p.block_table == nullptr) {
@@ -59,12 +61,13 @@ __device__ __forceinline__ BlockWork block_coords(const DecodeProblem& p) {
 // The block's key ranges in a sequence of `len` keys. Rows are ordered by query index, and both
 // ends of a query's key range grow with it: the block's keys are [lo of its first row, hi of its
 // last row).
-__device__ __forceinline__ void block_keys(const DecodeProblem& p, int len, BlockWork* work) {
+__device__ __forceinline__ void block_keys(const SplitParams& prm, int len, BlockWork* work) {
+  const DecodeProblem& p = prm.p;
   BlockWork& w = *work;
   const int first_row = w.row_tile * kRowsPerBlock;
   const int last_row = min(first_row + kRowsPerBlock, w.rows) - 1;
-  const KeyRange first = query_keys(p, first_row / w.group, len);
-  const KeyRange last = query_keys(p, last_row / w.group, len);
+  const KeyRange first = query_keys(p, prm.group.div(first_row), len);
+  const KeyRange last = query_keys(p, prm.group.div(last_row), len);
   // Tiles sit on multiples of kKeysPerTile (a tile never straddles a page whose size is a
   // multiple of it); splits are whole tiles, so only a split's ends need masks. Positions before
   // first.lo in the first tile are real keys of the sequence: loaded, then masked.
@@ -73,7 +76,7 @@ __device__ __forceinline__ void block_keys(const DecodeProblem& p, int len, Bloc
   const int lo = static_cast<int>(first.lo), hi = static_cast<int>(last.hi);
   const int aligned_lo = lo / kKeysPerTile * kKeysPerTile;
   const int tiles = hi > lo ? (hi - aligned_lo + kKeysPerTile - 1) / kKeysPerTile : 0;
-  const int tiles_per_split = (tiles + p.num_splits - 1) / p.num_splits;
+  const int tiles_per_split = prm.splits.div(tiles + p.num_splits - 1);
   const int64_t base = aligned_lo + static_cast<int64_t>(w.split) * tiles_per_split * kKeysPerTile;
   const int64_t end = min(base + tiles_per_split * kKeysPerTile, static_cast<int64_t>(hi));
   w.tile_base = static_cast<int>(min(base, static_cast<int64_t>(hi)));
@@ -82,6 +85,13 @@ __device__ __forceinline__ void block_keys(const DecodeProblem& p, int len, Bloc
   w.n_tiles = w.split_hi > w.split_lo ? ceil_div(w.split_hi - w.tile_base, kKeysPerTile) : 0;
   w.full_lo = max(w.split_lo, static_cast<int>(last.lo));
   w.full_hi = min(w.split_hi, static_cast<int>(first.hi));
+}
+
+// The output position of packed row `row` of the block: query token i, query head h.
+__device__ __forceinline__ void row_position(const SplitParams& prm, const BlockWork& w, int row, int* i, int* h) {
+  const int r = w.row_tile * kRowsPerBlock + row;
+  *i = prm.group.div(r);
+  *h = w.h_kv * prm.group.value() + (r - *i * prm.group.value());
 }
 
 }  // namespace sfa::cuda::decode_fast

@@ -28,6 +28,22 @@ constexpr int kKeysPerTile = 16;
 constexpr int cmax(int a, int b) { return a > b ? a : b; }
 constexpr size_t cmax(size_t a, size_t b) { return a > b ? a : b; }
 
+// sm90 thread-block clusters: the splits of one (sequence, KV head, row tile) run as one cluster
+// and merge through distributed shared memory. Up to 8 blocks is the portable cluster size; 16
+// where the device allows it (cudaFuncAttributeNonPortableClusterSizeAllowed).
+constexpr int kClusterMinSm = 90;
+constexpr int kMaxPortableClusterSplits = 8;
+constexpr int kMaxClusterSplits = 16;
+
+// Each cluster block owns the output rows r with r % num_splits == its split and receives every
+// peer's partial of them: num_splits * ceil(kRowsPerBlock / num_splits) inbox slots, at most this
+// many over the cluster sizes 2..kMaxClusterSplits.
+constexpr int inbox_slots(int splits) { return splits * ((kRowsPerBlock + splits - 1) / splits); }
+constexpr int max_inbox_slots(int splits) {
+  return splits > kMaxClusterSplits ? 0 : cmax(inbox_slots(splits), max_inbox_slots(splits + 1));
+}
+constexpr int kInboxSlots = max_inbox_slots(2);
+
 // Pass 1 (split kernel) tiles for one head dim.
 template <int kHeadDim_>
 struct SplitConfig {
@@ -59,16 +75,38 @@ struct SplitConfig {
   static_assert(kChunksPerRow >= 8, "the XOR swizzle permutes 8 chunks per row");
   static_assert(kBlockN % kRowsPerCopy == 0, "a tile is a whole number of warp copies");
 
-  // Epilogue: per warp, normalised O rows (float, padded by 8 to spread banks) and LSE.
+  // Every warp streams kStages - 1 tiles ahead; the block's first kPrefetchTiles tiles (each
+  // warp's first kStages - 1) are prefetched into L2 before the sequence length arrives.
+  static constexpr int kPrefetchTiles = kWarps * (kStages - 1);
+  // 128-byte L2 lines per K (or V) row.
+  static constexpr int kLinesPerRow = cmax(1, kHeadDim * kElementBytes / 128);
+
+  // Epilogue, reusing the pipeline's bytes: per warp, normalised O rows (float, padded by 8 to
+  // spread banks) and lse; per row, the warps' merge weights and the block's lse.
   static constexpr int kMergeRowStride = kHeadDim + 8;
   static constexpr size_t kPipelineBytes = size_t(kWarps) * kStages * kStageBytes;
-  static constexpr size_t kMergeBytes = size_t(kWarps) * kRows * (kMergeRowStride + 1) * sizeof(float);
+  static constexpr int kMergeOFloats = kWarps * kRows * kMergeRowStride;  // sO
+  static constexpr int kMergeLseFloats = kWarps * kRows;                  // sLse
+  static constexpr int kMergeWeightFloats = kRows * kWarps;               // sW
+  static constexpr size_t kMergeBytes =
+      size_t(kMergeOFloats + kMergeLseFloats + kMergeWeightFloats + kRows) * sizeof(float);
   static constexpr size_t kDataBytes = cmax(kPipelineBytes, kMergeBytes);
   static constexpr size_t kMaskBytes = size_t(kWarps) * kStages * sizeof(uint32_t);
   static constexpr size_t kSmemBytes = kDataBytes + kMaskBytes;
+  static_assert(kWarps % 4 == 0, "merge weights are read as float4");
+  static_assert(kRows * kWarps <= kThreads, "one thread per (row, warp) merge weight");
+  static_assert(kMergeOFloats % 4 == 0 && kMergeLseFloats % 4 == 0, "sW must stay 16-byte aligned");
+
+  // Cluster kernel: an inbox its peers write their partial rows and lse into (cluster_kernel.cuh),
+  // after the bytes of the split kernel, never overlapping the pipeline (peers may write while
+  // this block still streams its tiles).
+  static constexpr size_t kInboxBytes = size_t(kInboxSlots) * (kHeadDim + 1) * sizeof(float);
+  static constexpr size_t kClusterSmemBytes = kSmemBytes + kInboxBytes;
   static constexpr int kSmemReservedPerBlock = 1024;  // the runtime's share of each block's smem
-  static constexpr int kBlocksPerSm = int(kSmemPerSm / (kSmemBytes + kSmemReservedPerBlock));
+  static constexpr int kBlocksPerSm = int(kSmemPerSm / (kClusterSmemBytes + kSmemReservedPerBlock));
   static_assert(kBlocksPerSm >= 1, "decode_fast: a block must fit in one SM's shared memory");
+  static_assert(kSmemPerSm / (kSmemBytes + kSmemReservedPerBlock) == kBlocksPerSm,
+                "the split and cluster kernels keep the same blocks per SM");
 };
 
 // Pass 2 (combine kernel): one warp per output row.

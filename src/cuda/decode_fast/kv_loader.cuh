@@ -1,15 +1,17 @@
 // decode_fast: the cp.async copy of one warp's K and V tile (kBlockN cache positions of one KV
-// head) into a swizzled shared-memory stage, for contiguous and paged caches. Untrusted page
+// head) into a swizzled shared-memory stage, for contiguous and paged caches; the page indices of
+// a warp's next 32 tiles in one load; the L2 prefetch of a block's first tiles. Untrusted page
 // indices are never dereferenced: their rows are zero-filled and flagged for masking.
 #pragma once
 
 #include <cstdint>
 
 #include "common/problem.h"
-#include "cuda/common/cp_async.cuh"
 #include "cuda/common/smem_tile.cuh"
 #include "cuda/decode_fast/block_work.cuh"
 #include "cuda/decode_fast/config.h"
+#include "cuda/decode_fast/split_params.h"
+#include "cuda/decode_fast/stream_copy.cuh"
 
 namespace sfa::cuda::decode_fast {
 
@@ -21,8 +23,10 @@ using KvTile = SmemTile<Cfg::kBlockN, Cfg::kHeadDim>;
 // block-table read per row (a loop, not unrolled: the common layouts never run it, and every
 // instruction of the kernel is fetched cold after an L2 flush).
 template <typename Element, typename Cfg>
-__device__ __forceinline__ void load_kv_tile_small_pages(const DecodeProblem& p, const BlockWork& w, int lane,
-                                                      int key0, uint32_t s_stage, uint32_t* mask) {
+__device__ __forceinline__ void load_kv_tile_small_pages(const SplitParams& prm, const BlockWork& w, int lane,
+                                                      int key0, uint32_t s_stage, uint32_t* mask,
+                                                      uint64_t policy) {
+  const DecodeProblem& p = prm.p;
   const Element* k = static_cast<const Element*>(p.k_cache);
   const Element* v = static_cast<const Element*>(p.v_cache);
   const int chunk = lane % Cfg::kChunksPerRow;
@@ -34,27 +38,33 @@ __device__ __forceinline__ void load_kv_tile_small_pages(const DecodeProblem& p,
     const int row = row0 + c * Cfg::kRowsPerCopy;
     const int pos = key0 + row;
     const bool in_split = pos < w.split_hi;
-    const int page = in_split ? p.block_table[w.b * p.block_table_stride + pos / p.page_size] : 0;
+    const int entry = prm.page_size.div(pos);
+    const int page = in_split ? p.block_table[w.b * p.block_table_stride + entry] : 0;
     const bool page_ok = page >= 0 && page < p.num_pages;
     bad_page |= (in_split && !page_ok) ? 1u << row : 0u;
-    const int in_page = pos % p.page_size;
+    const int in_page = pos - entry * p.page_size;
     const bool valid = in_split && page_ok;
     const uint32_t dst = s_stage + KvTile<Cfg>::offset(row, chunk);
-    cp_async_16(dst, valid ? k + w.k_base + page * p.k_stride.batch + in_page * p.k_stride.row + elem : k, valid);
-    cp_async_16(dst + Cfg::kTileBytes,
-                valid ? v + w.v_base + page * p.v_stride.batch + in_page * p.v_stride.row + elem : v, valid);
+    cp_async_16_stream(dst, valid ? k + w.k_base + page * p.k_stride.batch + in_page * p.k_stride.row + elem : k,
+                       valid, policy);
+    cp_async_16_stream(dst + Cfg::kTileBytes,
+                       valid ? v + w.v_base + page * p.v_stride.batch + in_page * p.v_stride.row + elem : v, valid,
+                       policy);
   }
   bad_page = __reduce_or_sync(0xffffffffu, bad_page);
   if (lane == 0) *mask = bad_page;
 }
 
-// Issues the cp.async of the K and V rows [key0, key0 + kBlockN) into one stage; lane copies
+// Issues the cp.async of the K and V rows [key0, key0 + kBlockN) into one stage, L2 evict-first
+// (`policy`: the cache is read once per step, stream_copy.cuh); lane copies
 // chunk lane % kChunksPerRow of rows lane / kChunksPerRow + kRowsPerCopy * c. Positions at or
-// past split_hi are zero-filled, not read. Paged: a row on a page index outside [0, num_pages)
-// is zero-filled too and flagged in *mask (bit = row in tile) so its scores are masked out.
+// past split_hi are zero-filled, not read. Paged with pages of whole tiles: `page` is the tile's
+// page index (tile_page_batch); a row on a page index outside [0, num_pages) is zero-filled too
+// and flagged in *mask (bit = row in tile) so its scores are masked out.
 template <typename Element, typename Cfg>
-__device__ __forceinline__ void load_kv_tile(const DecodeProblem& p, const BlockWork& w, int lane,
-                                             int key0, uint32_t s_stage, uint32_t* mask) {
+__device__ __forceinline__ void load_kv_tile(const SplitParams& prm, const BlockWork& w, int lane, int key0,
+                                             int page, uint32_t s_stage, uint32_t* mask, uint64_t policy) {
+  const DecodeProblem& p = prm.p;
   const Element* k = static_cast<const Element*>(p.k_cache);
   const Element* v = static_cast<const Element*>(p.v_cache);
   const int chunk = lane % Cfg::kChunksPerRow;
@@ -62,8 +72,8 @@ __device__ __forceinline__ void load_kv_tile(const DecodeProblem& p, const Block
   const int64_t elem = chunk * (kChunkBytes / kElementBytes);
   auto copy = [&](int row, const Element* k_src, const Element* v_src, bool valid) {
     const uint32_t dst = s_stage + KvTile<Cfg>::offset(row, chunk);
-    cp_async_16(dst, valid ? k_src : k, valid);
-    cp_async_16(dst + Cfg::kTileBytes, valid ? v_src : v, valid);
+    cp_async_16_stream(dst, valid ? k_src : k, valid, policy);
+    cp_async_16_stream(dst + Cfg::kTileBytes, valid ? v_src : v, valid, policy);
   };
   if (p.block_table == nullptr) {
     // Contiguous: row r of the tile is row key0 + r of sequence b.
@@ -76,10 +86,9 @@ __device__ __forceinline__ void load_kv_tile(const DecodeProblem& p, const Block
            key0 + row < w.split_hi);
     }
   } else if (p.page_size % Cfg::kBlockN == 0) {
-    // The tile lies in one page: one (warp-uniform) block-table read.
-    const int page = p.block_table[w.b * p.block_table_stride + key0 / p.page_size];
+    // The tile lies in one page.
     const bool page_ok = page >= 0 && page < p.num_pages;
-    const int in_page = key0 % p.page_size + row0;
+    const int in_page = prm.page_size.mod(key0) + row0;
     const Element* k_src = k + w.k_base + page * p.k_stride.batch + in_page * p.k_stride.row + elem;
     const Element* v_src = v + w.v_base + page * p.v_stride.batch + in_page * p.v_stride.row + elem;
 #pragma unroll
@@ -93,7 +102,49 @@ __device__ __forceinline__ void load_kv_tile(const DecodeProblem& p, const Block
       *mask = page_ok ? 0u : (1u << rows_in_split) - 1u;
     }
   } else {
-    load_kv_tile_small_pages<Element, Cfg>(p, w, lane, key0, s_stage, mask);
+    load_kv_tile_small_pages<Element, Cfg>(prm, w, lane, key0, s_stage, mask, policy);
+  }
+}
+
+// Paged caches whose pages hold whole tiles: lane j returns the page index of the tile starting
+// at `key0` (the warp's tile first + j), when `valid`. One coalesced load serves 32 tiles, so no
+// block-table read waits on the issue path of each tile.
+__device__ __forceinline__ int tile_page_batch(const SplitParams& prm, const BlockWork& w, int key0, bool valid) {
+  return valid ? prm.p.block_table[w.b * prm.p.block_table_stride + prm.page_size.div(key0)] : -1;
+}
+
+// prefetch.L2 of one line (a hint: no fault, no register result).
+__device__ __forceinline__ void prefetch_l2(const void* address) {
+  asm volatile("prefetch.L2 [%0];\n" ::"l"(address));
+}
+
+// Before the sequence length arrives (a cold load after which the tile positions are known), the
+// block prefetches into L2 its first kPrefetchTiles tiles as they are when the sequence fills the
+// cache (`spec` = block_keys at length = capacity): the common case in a decode step, and the
+// cp.async copies that follow then find their lines in L2 or already on their way. Every prefetched
+// position is below capacity (inside the sequence's rows, or on a page the block table names).
+// Paged: the block-table entries of those tiles instead, the first load the tiles wait on.
+template <typename Element, typename Cfg>
+__device__ __forceinline__ void prefetch_first_tiles(const SplitParams& prm, const BlockWork& spec) {
+  const DecodeProblem& p = prm.p;
+  const int rows = min(spec.n_tiles, Cfg::kPrefetchTiles) * Cfg::kBlockN;
+  if (p.block_table == nullptr) {
+    const Element* k = static_cast<const Element*>(p.k_cache) + spec.k_base;
+    const Element* v = static_cast<const Element*>(p.v_cache) + spec.v_base;
+    constexpr int kLineElems = Cfg::kHeadDim / Cfg::kLinesPerRow;
+    for (int i = threadIdx.x; i < rows * Cfg::kLinesPerRow; i += Cfg::kThreads) {
+      const int pos = spec.tile_base + i / Cfg::kLinesPerRow;
+      if (pos >= spec.split_hi) break;
+      const int col = (i % Cfg::kLinesPerRow) * kLineElems;
+      prefetch_l2(k + pos * p.k_stride.row + col);
+      prefetch_l2(v + pos * p.v_stride.row + col);
+    }
+  } else if (rows > 0 && threadIdx.x < kWarpSize) {
+    // Lane t: the line of 32 entries from entry first + 32 t, up to the last prefetched row's.
+    constexpr int kEntriesPerLine = 128 / sizeof(int32_t);
+    const int first = prm.page_size.div(spec.tile_base) + static_cast<int>(threadIdx.x) * kEntriesPerLine;
+    const int last = prm.page_size.div(min(spec.tile_base + rows, spec.split_hi) - 1);
+    if (first <= last) prefetch_l2(p.block_table + spec.b * p.block_table_stride + first);
   }
 }
 

@@ -1,5 +1,6 @@
-// decode_fast's launch functions: one split-kernel instantiation per (dtype, head_dim), each in
-// its own translation unit (split_<dtype>_hd<d>.cu), and the combine kernel.
+// decode_fast's launch functions: one pass-1 instantiation (split kernel and, on sm90, cluster
+// kernel) per (dtype, head_dim), each in its own translation unit (split_<dtype>_hd<d>.cu), and
+// the combine kernel.
 #pragma once
 
 #include <cuda_bf16.h>
@@ -15,12 +16,14 @@ namespace sfa::cuda::decode_fast {
 // Programmatic dependent launch needs sm90.
 constexpr int kDependentLaunchMinSm = 90;
 
-// Pass 1: partial (or, with one split, final) results of every split.
+// Pass 1: partial (or, with one split, final) results of every split. *merged: the launch also
+// merged the splits (the sm90 cluster kernel), so no combine kernel follows.
 template <typename Element, int kHeadDim>
-Status launch_split(const DecodeProblem& p, const DeviceInfo& info, cudaStream_t stream);
+Status launch_split(const DecodeProblem& p, const DeviceInfo& info, cudaStream_t stream, bool* merged);
 
-#define SFA_DECODE_FAST_SPLIT(Element, kHeadDim) \
-  extern template Status launch_split<Element, kHeadDim>(const DecodeProblem&, const DeviceInfo&, cudaStream_t);
+#define SFA_DECODE_FAST_SPLIT(Element, kHeadDim)                                                    \
+  extern template Status launch_split<Element, kHeadDim>(const DecodeProblem&, const DeviceInfo&, cudaStream_t, \
+                                                         bool*);
 SFA_DECODE_FAST_SPLIT(__half, 64)
 SFA_DECODE_FAST_SPLIT(__half, 128)
 SFA_DECODE_FAST_SPLIT(__half, 256)

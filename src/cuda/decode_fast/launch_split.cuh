@@ -1,0 +1,156 @@
+// decode_fast's pass-1 launch for one (dtype, head_dim): the cluster kernel where it applies
+// (sm90, 2..kMaxClusterSplits splits, as many waves as without clusters), which also merges the
+// splits, else the split kernel (followed by the combine kernel when num_splits > 1).
+// Included by the split_<dtype>_hd<d>.cu instantiation files.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <atomic>
+#include <cstdint>
+#include <string>
+
+#include "common/problem.h"
+#include "cuda/common/check.cuh"
+#include "cuda/cuda_backend.h"
+#include "cuda/decode_fast/cluster_kernel.cuh"
+#include "cuda/decode_fast/config.h"
+#include "cuda/decode_fast/launch.h"
+#include "cuda/decode_fast/split_kernel.cuh"
+#include "cuda/decode_fast/split_params.h"
+
+namespace sfa::cuda::decode_fast {
+
+constexpr int kMaxCachedDevices = 16;
+
+// Cache policy and start-up prefetch, from the H100 measurements in docs/decode_fast.md:
+//  - K and V stream L2 evict-first when they total at most kEvictFirstMaxL2 L2 sizes (6-11%
+//    faster at 34-134 MB on the 50 MB L2, no change at 268 MB, 1-4% slower from 537 MB);
+//  - the first tiles are prefetched before the length arrives when the grid fills at most
+//    1 / kPrefetchMaxSmShare of the SMs (0.3-0.5 us off a latency-bound batch-1 step; at
+//    batch 16 / kv 1k, 128 blocks, the early burst cost 0.7-1 us).
+constexpr int64_t kEvictFirstMaxL2 = 4;
+constexpr int kPrefetchMaxSmShare = 2;
+
+// The current device's L2 size in bytes (cached per device; 0 if unknown).
+inline int64_t l2_cache_bytes() {
+  static std::atomic<int64_t> cache[kMaxCachedDevices];  // 0: not asked yet, else bytes + 1
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) return 0;
+  const bool cached = device < kMaxCachedDevices;
+  if (cached && cache[device].load(std::memory_order_relaxed) > 0) return cache[device].load() - 1;
+  int bytes = 0;
+  if (cudaDeviceGetAttribute(&bytes, cudaDevAttrL2CacheSize, device) != cudaSuccess) {
+    cudaGetLastError();
+    bytes = 0;
+  }
+  if (cached) cache[device].store(int64_t{bytes} + 1, std::memory_order_relaxed);
+  return bytes;
+}
+
+// The kernels' parameters for problem p on this device.
+inline SplitParams split_params(const DecodeProblem& p, const DeviceInfo& info, int64_t blocks) {
+  SplitParams prm(p);
+  const int64_t kv_bytes = 2 * static_cast<int64_t>(p.batch) * p.capacity * p.heads_kv * p.head_dim * kElementBytes;
+  prm.evict_first = kv_bytes <= kEvictFirstMaxL2 * l2_cache_bytes();
+  prm.prefetch_start = blocks * kPrefetchMaxSmShare <= info.sm_count;
+  return prm;
+}
+
+// How many clusters of `splits` blocks of the cluster kernel the current device runs at once
+// (cudaOccupancyMaxActiveClusters: whole clusters must fit in one GPC), cached per device and
+// cluster size; 0 when it cannot launch them. A host query, no stream work.
+template <typename Element, int kHeadDim>
+int max_active_clusters(int splits) {
+  using Cfg = SplitConfig<kHeadDim>;
+  static std::atomic<int> cache[kMaxCachedDevices][kMaxClusterSplits + 1];  // 0: not asked yet, else n + 1
+  int device = 0;
+  if (cudaGetDevice(&device) != cudaSuccess) return 0;
+  const bool cached = device < kMaxCachedDevices;
+  if (cached && cache[device][splits].load(std::memory_order_relaxed) > 0) {
+    return cache[device][splits].load(std::memory_order_relaxed) - 1;
+  }
+  auto kernel = decode_fast_cluster_kernel<Element, kHeadDim>;
+  int n = 0;
+  cudaLaunchConfig_t config = {};
+  config.gridDim = dim3(static_cast<unsigned>(splits));
+  config.blockDim = dim3(Cfg::kThreads);
+  config.dynamicSmemBytes = Cfg::kClusterSmemBytes;
+  cudaLaunchAttribute attribute = {};
+  attribute.id = cudaLaunchAttributeClusterDimension;
+  attribute.val.clusterDim.x = static_cast<unsigned>(splits);
+  attribute.val.clusterDim.y = 1;
+  attribute.val.clusterDim.z = 1;
+  config.attrs = &attribute;
+  config.numAttrs = 1;
+  if (cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                           static_cast<int>(Cfg::kClusterSmemBytes)) != cudaSuccess ||
+      cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1) != cudaSuccess ||
+      cudaOccupancyMaxActiveClusters(&n, kernel, &config) != cudaSuccess) {
+    cudaGetLastError();  // a refused query is an answer (no clusters), not a sticky error
+    n = 0;
+  }
+  if (cached) cache[device][splits].store(n + 1, std::memory_order_relaxed);
+  return n;
+}
+
+// Whether the cluster kernel runs this problem: sm90, 2..kMaxClusterSplits splits, and clusters
+// that fit as many blocks at once as plain blocks would (a cluster must sit in one GPC, so large
+// clusters of one-SM blocks can leave SMs idle; then the split kernel + combine is faster).
+template <typename Element, int kHeadDim>
+bool use_cluster_kernel(const DecodeProblem& p, const DeviceInfo& info, int64_t blocks) {
+  using Cfg = SplitConfig<kHeadDim>;
+  if (info.sm_arch() < kClusterMinSm || p.num_splits < 2 || p.num_splits > kMaxClusterSplits) return false;
+  if (Cfg::kClusterSmemBytes > info.smem_per_block_optin) return false;
+  const int64_t clustered = static_cast<int64_t>(max_active_clusters<Element, kHeadDim>(p.num_splits)) * p.num_splits;
+  const int64_t plain = static_cast<int64_t>(info.sm_count) * Cfg::kBlocksPerSm;
+  if (clustered <= 0 || plain <= 0) return false;
+  return (blocks + clustered - 1) / clustered <= (blocks + plain - 1) / plain;
+}
+
+template <typename Element, int kHeadDim>
+Status launch_split(const DecodeProblem& p, const DeviceInfo& info, cudaStream_t stream, bool* merged) {
+  using Cfg = SplitConfig<kHeadDim>;
+  *merged = false;
+  if (Cfg::kSmemBytes > info.smem_per_block_optin) {
+    return Status(StatusCode::kUnsupported,
+                  "kernel 'decode_fast': needs " + std::to_string(Cfg::kSmemBytes) +
+                      " bytes of shared memory per block, the device allows " +
+                      std::to_string(info.smem_per_block_optin));
+  }
+  const int64_t blocks = static_cast<int64_t>(p.batch) * p.heads_kv * p.num_splits * row_tiles(p);
+  if (blocks > INT32_MAX) {
+    return Status(StatusCode::kUnsupported, "kernel 'decode_fast': batch * heads_kv * num_splits * row tiles = " +
+                                                std::to_string(blocks) + " exceeds the grid limit 2^31 - 1");
+  }
+  if (use_cluster_kernel<Element, kHeadDim>(p, info, blocks)) {
+    auto kernel = decode_fast_cluster_kernel<Element, kHeadDim>;
+    SFA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                      static_cast<int>(Cfg::kClusterSmemBytes)));
+    if (p.num_splits > kMaxPortableClusterSplits) {
+      SFA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeNonPortableClusterSizeAllowed, 1));
+    }
+    cudaLaunchConfig_t config = {};
+    config.gridDim = dim3(static_cast<unsigned>(blocks));
+    config.blockDim = dim3(Cfg::kThreads);
+    config.dynamicSmemBytes = Cfg::kClusterSmemBytes;
+    config.stream = stream;
+    cudaLaunchAttribute attribute = {};
+    attribute.id = cudaLaunchAttributeClusterDimension;
+    attribute.val.clusterDim.x = static_cast<unsigned>(p.num_splits);
+    attribute.val.clusterDim.y = 1;
+    attribute.val.clusterDim.z = 1;
+    config.attrs = &attribute;
+    config.numAttrs = 1;
+    SFA_CUDA_TRY(cudaLaunchKernelEx(&config, kernel, split_params(p, info, blocks)));
+    *merged = true;
+    return check_launch("decode_fast cluster kernel");
+  }
+  auto kernel = decode_fast_split_kernel<Element, kHeadDim>;
+  SFA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    static_cast<int>(Cfg::kSmemBytes)));
+  kernel<<<static_cast<unsigned>(blocks), Cfg::kThreads, Cfg::kSmemBytes, stream>>>(split_params(p, info, blocks));
+  return check_launch("decode_fast split kernel");
+}
+
+}  // namespace sfa::cuda::decode_fast

@@ -1,0 +1,314 @@
+// decode_fast: the attention of one block of either pass-1 kernel (split_kernel.cuh and, on
+// sm90, cluster_kernel.cuh): up to Br packed query rows against one split of one sequence, for
+// one KV head, ending with the block's merged result per row in shared memory.
+//
+// Paper -> code (Flash-Decoding on top of FlashAttention-2):
+//   Br = kRows = 16 query rows per block. The G = heads / heads_kv query heads that read KV head
+//        h_kv, times the seqlen_q new tokens, are packed as row r = i * G + (h - h_kv * G), so K
+//        and V are read once for all of them (GQA / MQA packing). More than 16 rows use several
+//        row tiles, each reading the split again (from L2 when the tiles run together).
+//   Bc = kBlockN = 16 keys per warp tile. A split's tiles are dealt round-robin to the warps,
+//        each warp with its own online softmax (m, l) and accumulator O, so the main loop has
+//        no block-wide barrier.
+//   S = Q K^T and O += P V run on tensor cores (mma.m16n8k16, float32 accumulation); the
+//        softmax is float32 in the base-2 domain (OnlineSoftmax, common/attention_math.h).
+//   The warps' (O / l, lse) meet in shared memory; MergeState gives each row the warps' weights
+//   (sW) and the block's lse (sRowLse); block_output() hands each row's merged O to the kernel.
+// The block's key ranges come from block_work.cuh, the tile copies from kv_loader.cuh.
+//
+// Shared memory (the kernel's dynamic smem, SplitConfig::kSmemBytes from its start):
+//   main loop: per warp, kStages stages of [K tile | V tile], each kBlockN x head_dim 16-bit
+//              values; a row's 16-byte chunk c is stored at chunk c ^ (row % 8), which makes the
+//              ldmatrix reads of 8 rows conflict-free;
+//   epilogue:  the same bytes reused as per-warp normalised O sO [kWarps][kRows][head_dim + 8]
+//              (float), sLse [kWarps][kRows], sW [kRows][kWarps], sRowLse [kRows];
+//   always:    per (warp, stage) a 32-bit mask of tile keys whose page index was out of range.
+#pragma once
+
+#include <cuda_runtime.h>
+
+#include <cstdint>
+
+#include "common/attention_math.h"
+#include "common/problem.h"
+#include "cuda/common/cp_async.cuh"
+#include "cuda/common/mma.cuh"
+#include "cuda/decode_fast/block_work.cuh"
+#include "cuda/decode_fast/config.h"
+#include "cuda/decode_fast/kv_loader.cuh"
+#include "cuda/decode_fast/split_params.h"
+
+namespace sfa::cuda::decode_fast {
+
+// The epilogue's views of shared memory.
+template <typename Cfg>
+struct MergeSmem {
+  float* sO;       // [kWarps][kRows][kMergeRowStride]: each warp's O / l
+  float* sLse;     // [kWarps][kRows]: each warp's lse
+  float* sW;       // [kRows][kWarps]: the weight of each warp's row in the block's row
+  float* sRowLse;  // [kRows]: the block's lse of each row
+  __device__ __forceinline__ explicit MergeSmem(unsigned char* smem)
+      : sO(reinterpret_cast<float*>(smem)),
+        sLse(sO + Cfg::kMergeOFloats),
+        sW(sLse + Cfg::kMergeLseFloats),
+        sRowLse(sW + Cfg::kMergeWeightFloats) {}
+};
+
+// A's fragments of S = Q K^T for this thread's rows g and g + 8, loaded once. Rows past the
+// packed rows are zero (their results are never stored).
+template <typename Element, typename Cfg>
+__device__ __forceinline__ void load_q(const SplitParams& prm, const BlockWork& w, int lane,
+                                       FragA (&rQ)[Cfg::kKSteps]) {
+  const DecodeProblem& p = prm.p;
+  const Element* q_rows[2];
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int row = lane / 4 + 8 * half;
+    int i, h;
+    row_position(prm, w, row, &i, &h);
+    q_rows[half] = w.row_tile * kRowsPerBlock + row < w.rows
+                       ? static_cast<const Element*>(p.q) + w.b * p.q_stride.batch + i * p.q_stride.row +
+                             h * p.q_stride.head
+                       : nullptr;
+  }
+  const int col = 2 * (lane % 4);
+#pragma unroll
+  for (int kk = 0; kk < Cfg::kKSteps; ++kk) {
+#pragma unroll
+    for (int reg = 0; reg < 4; ++reg) {  // a0: (g, col) a1: (g+8, col) a2: (g, col+8) a3: (g+8, col+8)
+      const Element* row = q_rows[reg % 2];
+      rQ[kk].x[reg] = row ? *reinterpret_cast<const uint32_t*>(row + 16 * kk + col + 8 * (reg / 2)) : 0u;
+    }
+  }
+}
+
+// Keys row `g` (rows[0]) and row `g + 8` (rows[1]) of this thread see, within the split.
+struct ThreadRows {
+  int lo[2], hi[2];
+};
+
+// One warp tile: S = Q K^T, mask, online softmax, O += P V.
+template <typename Element, typename Cfg>
+__device__ __forceinline__ void attend_tile(const DecodeProblem& p, const BlockWork& w,
+                                            const ThreadRows& rows, int lane, int key0,
+                                            uint32_t s_stage, uint32_t bad_page,
+                                            const FragA (&rQ)[Cfg::kKSteps],
+                                            OnlineSoftmax (&softmax)[2],
+                                            FragC (&rO)[Cfg::kONTiles]) {
+  // S = Q K^T: keys key0..+7 in rS[0], key0+8..+15 in rS[1]. K row (lane/16)*8 + lane%8 and
+  // chunk pair (lane/8)%2 give b0, b1 of both key groups in one ldmatrix.x4.
+  FragC rS[2] = {};
+  const LdmatrixAddress<KvTile<Cfg>> k_addr(s_stage, (lane / 16) * 8 + lane % 8, (lane / 8) % 2);
+#pragma unroll
+  for (int kk = 0; kk < Cfg::kKSteps; ++kk) {
+    uint32_t kb[4];
+    ldmatrix_x4(kb, k_addr.at(0, 2 * kk));
+    mma_m16n8k16<Element>(rS[0], rQ[kk], FragB{{kb[0], kb[1]}});
+    mma_m16n8k16<Element>(rS[1], rQ[kk], FragB{{kb[2], kb[3]}});
+  }
+
+  // Scale into the log2 domain (softcap first); mask keys a row does not see.
+  if (p.softcap > 0.0f) {
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) rS[j].x[e] = apply_softcap(rS[j].x[e] * p.softmax_scale, p.softcap) * kLog2e;
+    }
+  } else {
+    const float scale_log2 = p.softmax_scale * kLog2e;
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) rS[j].x[e] *= scale_log2;
+    }
+  }
+  if (key0 < w.full_lo || key0 + Cfg::kBlockN > w.full_hi || bad_page != 0) {
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+#pragma unroll
+      for (int e = 0; e < 4; ++e) {  // element e: row g + 8 * (e / 2), key 8j + 2t + e % 2
+        const int in_tile = 8 * j + 2 * (lane % 4) + e % 2;
+        const int key = key0 + in_tile;
+        const int half = e / 2;
+        if (key < rows.lo[half] || key >= rows.hi[half] || ((bad_page >> in_tile) & 1u)) {
+          rS[j].x[e] = -INFINITY;
+        }
+      }
+    }
+  }
+
+  // m_new = max(m, rowmax(S)); P = exp2(S - m_new); l = alpha l + rowsum(P); O = alpha O.
+  // A row's 16 scores sit in the 4 lanes of a quad: max over the quad with two shuffles.
+  float alpha[2];
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    float mx = fmaxf(fmaxf(rS[0].x[2 * half], rS[0].x[2 * half + 1]), fmaxf(rS[1].x[2 * half], rS[1].x[2 * half + 1]));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
+    mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
+    alpha[half] = softmax[half].rescale(mx);
+#pragma unroll
+    for (int j = 0; j < 2; ++j) {
+#pragma unroll
+      for (int e = 2 * half; e < 2 * half + 2; ++e) {
+        rS[j].x[e] = softmax[half].prob(rS[j].x[e]);
+        softmax[half].l += rS[j].x[e];  // this lane's part of the row sum; quad-reduced at the end
+      }
+    }
+  }
+  // Once the running max settles it rarely moves: skip the rescale when no row of the warp moved.
+  if (__any_sync(0xffffffffu, alpha[0] != 1.0f || alpha[1] != 1.0f)) {
+#pragma unroll
+    for (int n = 0; n < Cfg::kONTiles; ++n) {
+      rO[n].x[0] *= alpha[0];
+      rO[n].x[1] *= alpha[0];
+      rO[n].x[2] *= alpha[1];
+      rO[n].x[3] *= alpha[1];
+    }
+  }
+
+  // O += P V. The S accumulators are exactly P's A fragment (rows g, g+8; keys 2t.., 2t+8..).
+  const FragA rP = {{pack_pair<Element>(rS[0].x[0], rS[0].x[1]), pack_pair<Element>(rS[0].x[2], rS[0].x[3]),
+                     pack_pair<Element>(rS[1].x[0], rS[1].x[1]), pack_pair<Element>(rS[1].x[2], rS[1].x[3])}};
+  const LdmatrixAddress<KvTile<Cfg>> v_addr(s_stage + Cfg::kTileBytes, ((lane / 8) % 2) * 8 + lane % 8, lane / 16);
+#pragma unroll
+  for (int dn = 0; dn < Cfg::kHeadDim / 16; ++dn) {
+    uint32_t vb[4];  // b0, b1 of head-dim columns 16dn..+7, then of 16dn+8..+15
+    ldmatrix_x4_trans(vb, v_addr.at(0, 2 * dn));
+    mma_m16n8k16<Element>(rO[2 * dn], rP, FragB{{vb[0], vb[1]}});
+    mma_m16n8k16<Element>(rO[2 * dn + 1], rP, FragB{{vb[2], vb[3]}});
+  }
+}
+
+
+// The block's attention: every warp's tiles through its cp.async pipeline, then the warps' results
+// merged per row into shared memory (MergeSmem: sO, sW, sRowLse). w comes from block_coords; its
+// key ranges are filled in here.
+template <typename Element, typename Cfg>
+__device__ __forceinline__ void attend_block(const SplitParams& prm, BlockWork& w, unsigned char* smem) {
+  const DecodeProblem& p = prm.p;
+  const int lane = threadIdx.x % kWarpSize;
+  const int warp = threadIdx.x / kWarpSize;
+  // The length, Q and the L2 prefetch of the first tiles go out together: the tile positions wait
+  // for the length, the tiles' bytes need not (kv_loader.cuh, prefetch_first_tiles).
+  const int len = sequence_length(p, w.b);
+  FragA rQ[Cfg::kKSteps];
+  load_q<Element, Cfg>(prm, w, lane, rQ);
+  if (prm.prefetch_start) {
+    BlockWork spec = w;
+    block_keys(prm, static_cast<int>(p.capacity), &spec);
+    prefetch_first_tiles<Element, Cfg>(prm, spec);
+  }
+  block_keys(prm, len, &w);
+  ThreadRows rows;
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    // Padding rows (past w.rows) borrow the last row's range; they are computed, never stored.
+    const int r = min(w.row_tile * kRowsPerBlock + lane / 4 + 8 * half, w.rows - 1);
+    const KeyRange keys = query_keys(p, prm.group.div(r), len);
+    rows.lo[half] = max(static_cast<int>(keys.lo), w.split_lo);
+    rows.hi[half] = min(static_cast<int>(keys.hi), w.split_hi);
+  }
+
+  OnlineSoftmax softmax[2];
+  FragC rO[Cfg::kONTiles] = {};
+  const int my_tiles = w.n_tiles > warp ? ceil_div(w.n_tiles - warp, Cfg::kWarps) : 0;
+  const uint32_t s_warp = smem_address(smem) + warp * Cfg::kStages * Cfg::kStageBytes;
+  uint32_t* s_mask = reinterpret_cast<uint32_t*>(smem + Cfg::kDataBytes) + warp * Cfg::kStages;
+  auto tile_key0 = [&](int it) { return w.tile_base + (warp + it * Cfg::kWarps) * Cfg::kBlockN; };
+  const bool tile_pages = p.block_table != nullptr && p.page_size % Cfg::kBlockN == 0;
+  int pages = -1, pages_next = -1;  // lane j: page of the warp's tile (32 * batch + j), this batch and the next
+  const uint64_t policy = stream_policy(prm.evict_first);
+
+  // Software pipeline: iteration `it` issues tile it + kStages - 1 and computes tile it, so
+  // kStages - 1 tiles stay in flight; the first kStages - 1 iterations only issue. (One load
+  // site keeps the kernel's code small: it is fetched cold after every L2 flush.)
+  for (int it = 1 - Cfg::kStages; it < my_tiles; ++it) {
+    const int ahead = it + Cfg::kStages - 1;
+    if (ahead < my_tiles) {
+      if (tile_pages && ahead % kWarpSize == 0) {
+        // The next batch's page indices load while this batch's tiles stream.
+        if (ahead == 0) pages_next = tile_page_batch(prm, w, tile_key0(lane), lane < my_tiles);
+        pages = pages_next;
+        const int next = ahead + kWarpSize + lane;
+        pages_next = tile_page_batch(prm, w, tile_key0(next), next < my_tiles);
+      }
+      const int page = __shfl_sync(0xffffffffu, pages, ahead % kWarpSize);
+      const int stage = ahead % Cfg::kStages;
+      load_kv_tile<Element, Cfg>(prm, w, lane, tile_key0(ahead), page, s_warp + stage * Cfg::kStageBytes,
+                                 s_mask + stage, policy);
+    }
+    cp_async_commit();  // an empty group past the last tile keeps the group count fixed
+    if (it < 0) continue;
+    cp_async_wait<Cfg::kStages - 1>();
+    __syncwarp();  // every lane's copies of tile `it` (and its page mask) are visible to the warp
+    const int stage = it % Cfg::kStages;
+    const uint32_t bad_page = p.block_table != nullptr ? s_mask[stage] : 0u;
+    attend_tile<Element, Cfg>(p, w, rows, lane, tile_key0(it), s_warp + stage * Cfg::kStageBytes,
+                              bad_page, rQ, softmax, rO);
+    __syncwarp();  // every lane is done reading this stage before a later iteration refills it
+  }
+  cp_async_wait<0>();
+
+  // Each warp's rows: l summed over the quad, then O / l and lse into shared memory.
+  const MergeSmem<Cfg> s(smem);
+  __syncthreads();  // every warp is done with the pipeline buffers that the merge area reuses
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    float l = softmax[half].l;
+    l += __shfl_xor_sync(0xffffffffu, l, 1);
+    l += __shfl_xor_sync(0xffffffffu, l, 2);
+    softmax[half].l = l;
+    const float inv_l = softmax[half].inv_l();
+    const int row = lane / 4 + 8 * half;
+    float* dst = s.sO + (warp * Cfg::kRows + row) * Cfg::kMergeRowStride + 2 * (lane % 4);
+#pragma unroll
+    for (int n = 0; n < Cfg::kONTiles; ++n) {
+      *reinterpret_cast<float2*>(dst + 8 * n) = make_float2(rO[n].x[2 * half] * inv_l, rO[n].x[2 * half + 1] * inv_l);
+    }
+    if (lane % 4 == 0) s.sLse[warp * Cfg::kRows + row] = softmax[half].lse();
+  }
+  __syncthreads();  // all warps' partial results are in shared memory
+
+  // The merge weight of (row, warp wp), one thread each, and the block's lse per row (a rolled
+  // loop: this code runs once per block and is fetched cold).
+  if (threadIdx.x < Cfg::kRows * Cfg::kWarps) {
+    const int row = threadIdx.x / Cfg::kWarps;
+    const int wp = threadIdx.x % Cfg::kWarps;
+    MergeState merge;
+#pragma unroll 1
+    for (int i = 0; i < Cfg::kWarps; ++i) merge.add(s.sLse[i * Cfg::kRows + row]);
+    s.sW[threadIdx.x] = merge.weight(s.sLse[wp * Cfg::kRows + row]);
+    if (wp == 0) s.sRowLse[row] = merge.lse();
+  }
+  __syncthreads();  // the weights are visible to every thread
+}
+
+// Calls store(row, col, o) for every stored row of the block (row in the tile, r = row_tile * kRows
+// + row < w.rows) and every 4 columns col..col+3: o = the block's merged O there,
+// sum over warps of sW * sO.
+template <typename Cfg, typename Store>
+__device__ __forceinline__ void block_output(const BlockWork& w, const MergeSmem<Cfg>& s, Store&& store) {
+  constexpr int kQuads = Cfg::kHeadDim / 4;
+  for (int item = threadIdx.x; item < Cfg::kRows * kQuads; item += Cfg::kThreads) {
+    const int row = item / kQuads;
+    const int col = (item % kQuads) * 4;
+    if (w.row_tile * kRowsPerBlock + row >= w.rows) continue;
+    float weight[Cfg::kWarps];
+#pragma unroll
+    for (int wp = 0; wp < Cfg::kWarps; wp += 4) {
+      *reinterpret_cast<float4*>(weight + wp) = *reinterpret_cast<const float4*>(s.sW + row * Cfg::kWarps + wp);
+    }
+    float4 o = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+#pragma unroll
+    for (int wp = 0; wp < Cfg::kWarps; ++wp) {
+      const float4 ow = *reinterpret_cast<const float4*>(s.sO + (wp * Cfg::kRows + row) * Cfg::kMergeRowStride + col);
+      o.x += weight[wp] * ow.x;
+      o.y += weight[wp] * ow.y;
+      o.z += weight[wp] * ow.z;
+      o.w += weight[wp] * ow.w;
+    }
+    store(row, col, o);
+  }
+}
+
+}  // namespace sfa::cuda::decode_fast

@@ -3,10 +3,11 @@
 Times torch.nn.functional.scaled_dot_product_attention with one backend at a time
 (SDPBackend.FLASH_ATTENTION, SDPBackend.CUDNN_ATTENTION) at the standard shapes (seqlen 512..16k,
 batch = 16384 / seqlen, heads = 2048 / head_dim; head_dim 64/128/256 in bf16, 128 in fp16; causal
-and not), then runs bench/fa2_mma_tuning (the shipped fa2_mma configuration plus tile variants)
-and prints TFLOP/s and the ratio to torch flash per shape, the median ratio, and a markdown table.
+and not) and runs bench/fa2_mma_tuning (the shipped fa2_mma configuration plus tile variants), one
+configuration (dtype, head_dim) after the other, and prints TFLOP/s and the ratio to torch flash
+per shape, the median ratio, and a markdown table.
 
-usage: python3 bench/fa2_mma_compare.py <fa2_mma_tuning binary> [out_dir] [tuning args...]
+usage: python3 bench/fa2_mma_compare.py <fa2_mma_tuning binary> [out_dir] [novariants]
 """
 import os
 import statistics
@@ -37,9 +38,9 @@ def time_ms(fn, warmup=3, repeats=15):
     return statistics.median(times)
 
 
-def torch_results():
+def torch_results(configs):
     res = {}
-    for dtype_name, d in CONFIGS:
+    for dtype_name, d in configs:
         dtype = torch.bfloat16 if dtype_name == "bf16" else torch.float16
         for causal in (False, True):
             for s in SEQLENS:
@@ -71,8 +72,12 @@ def sfa_results(binary, args):
 def main():
     binary = sys.argv[1]
     out_dir = sys.argv[2] if len(sys.argv) > 2 else "."
-    torch_res = torch_results()
-    sfa_res = sfa_results(binary, sys.argv[3:])
+    # One configuration at a time, torch then fa2_mma, so that both sides of a ratio are measured
+    # seconds apart (the card's clock drifts over a long run).
+    torch_res, sfa_res = {}, {}
+    for dt, d in CONFIGS:
+        torch_res.update(torch_results([(dt, d)]))
+        sfa_res.update(sfa_results(binary, [f"{dt}:{d}"] + sys.argv[3:]))
     gpu = torch.cuda.get_device_name()
     lines = [f"GPU: {gpu}; torch {torch.__version__}; cuDNN {torch.backends.cudnn.version()}", "",
              "| dtype | d | causal | seqlen | fa2_mma | torch flash | cudnn | fa2_mma / flash |",

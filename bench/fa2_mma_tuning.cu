@@ -71,30 +71,41 @@ struct Variant {
   std::function<Status(const AttentionProblem&, const DeviceInfo&, cudaStream_t)> launch;
 };
 
-// kHeavyFirst = false launches a head's query blocks first-to-last (suffix "lf").
-template <typename T, int kD, bool kCausal, int kM, int kN, int kW, bool kHeavyFirst = true>
-Variant variant(DType dtype) {
-  return {std::to_string(kM) + "x" + std::to_string(kN) + "x" + std::to_string(kW) + "w" + (kHeavyFirst ? "" : "lf"),
-          dtype, kD, kCausal, launch_fa2_mma_tiles<Fa2MmaTraits<T, kD, kCausal, kM, kN, kW, kHeavyFirst>>};
-}
-
-template <typename T, int kD, int kM, int kN, int kW>
-void add_both(std::vector<Variant>& v, DType dtype) {
-  v.push_back(variant<T, kD, false, kM, kN, kW>(dtype));
-  v.push_back(variant<T, kD, true, kM, kN, kW>(dtype));
+// Name: <Br>x<Bc>x<warps>w[p (warp pairs)]a<fragments ahead>[r (O *= alpha always)][g<heads per
+// launch group>]. group_heads 0 is the automatic launch order, 1 head after head (each head's
+// blocks heaviest first), -1 one group of every head.
+template <typename T, int kD, bool kCausal, int kM, int kN, int kW, int kWN, int kAhead, bool kSkip = true>
+Variant variant(DType dtype, int group_heads = 0) {
+  std::string name = std::to_string(kM) + "x" + std::to_string(kN) + "x" + std::to_string(kW) + "w" +
+                     (kWN > 1 ? "p" : "") + "a" + std::to_string(kAhead) + (kSkip ? "" : "r");
+  if (group_heads != 0) name += group_heads < 0 ? "gall" : "g" + std::to_string(group_heads);
+  using Tr = Fa2MmaTraits<T, kD, kCausal, kM, kN, kW, kWN, kAhead, kSkip>;
+  return {name, dtype, kD, kCausal, [group_heads](const AttentionProblem& p, const DeviceInfo& info, cudaStream_t s) {
+            return launch_fa2_mma_tiles<Tr>(p, info, s, group_heads < 0 ? p.batch * p.heads : group_heads);
+          }};
 }
 
 std::vector<Variant> variants() {
   using bf16 = __nv_bfloat16;
   const DType b = DType::kBFloat16;
   std::vector<Variant> v;
-  add_both<bf16, 64, 128, 128, 4>(v, b);
-  v.push_back(variant<bf16, 64, true, 128, 64, 4, false>(b));
-  v.push_back(variant<bf16, 128, true, 128, 64, 4, false>(b));
-  v.push_back(variant<bf16, 128, true, 128, 32, 4>(b));
-  v.push_back(variant<bf16, 256, false, 64, 64, 4>(b));
-  v.push_back(variant<bf16, 256, true, 128, 64, 8>(b));
-  v.push_back(variant<bf16, 256, true, 64, 64, 4, false>(b));
+  // launch order (the shipped tiles): head after head, one group of every head
+  v.push_back(variant<bf16, 64, true, 128, 64, 4, 1, 2>(b, 1));
+  v.push_back(variant<bf16, 64, true, 128, 64, 4, 1, 2>(b, -1));
+  v.push_back(variant<bf16, 128, true, 128, 64, 4, 1, 2>(b, 1));
+  v.push_back(variant<bf16, 128, true, 128, 64, 4, 1, 2>(b, -1));
+  v.push_back(variant<bf16, 256, true, 64, 64, 4, 2, 2>(b, 1));
+  v.push_back(variant<bf16, 256, true, 64, 64, 4, 2, 2>(b, -1));
+  // O *= alpha on every key block (no skip when no row maximum moved)
+  v.push_back(variant<bf16, 64, false, 128, 64, 4, 1, 2, false>(b));
+  v.push_back(variant<bf16, 128, false, 128, 64, 4, 1, 2, false>(b));
+  v.push_back(variant<bf16, 256, false, 64, 64, 4, 2, 2, false>(b));
+  // fragment look-ahead at head_dim 128
+  v.push_back(variant<bf16, 128, false, 128, 64, 4, 1, 0>(b));
+  v.push_back(variant<bf16, 128, false, 128, 64, 4, 1, 1>(b));
+  // head_dim 256: warp pairs on 128 x 64 (one block per SM)
+  v.push_back(variant<bf16, 256, false, 128, 64, 8, 2, 2>(b));
+  v.push_back(variant<bf16, 256, true, 128, 64, 8, 2, 2>(b));
   return v;
 }
 
@@ -127,8 +138,9 @@ double time_ms(const std::function<void()>& fn) {
 }  // namespace
 
 int main(int argc, char** argv) {
-  // Optional filter: only head dims listed in argv[1] (comma separated); "novariants" as argv[2].
-  std::string dims = argc > 1 ? argv[1] : "64,128,256";
+  // Optional filter: only the configurations listed in argv[1] as dtype:head_dim, comma separated
+  // (e.g. "bf16:128,fp16:128"); "novariants" as argv[2].
+  std::string configs_wanted = argc > 1 ? argv[1] : "bf16:64,bf16:128,bf16:256,fp16:128";
   const bool with_variants = !(argc > 2 && std::strcmp(argv[2], "novariants") == 0);
   const int64_t n = int64_t(kTokens) * kHidden;
   void *q, *k, *v, *out, *ref;
@@ -144,8 +156,8 @@ int main(int argc, char** argv) {
   const Config configs[] = {{DType::kBFloat16, 64}, {DType::kBFloat16, 128}, {DType::kBFloat16, 256},
                             {DType::kFloat16, 128}};
   for (const Config& cfg : configs) {
-    if (dims.find(std::to_string(cfg.d)) == std::string::npos) continue;
     const bool bf = cfg.dtype == DType::kBFloat16;
+    if (configs_wanted.find(std::string(bf ? "bf16:" : "fp16:") + std::to_string(cfg.d)) == std::string::npos) continue;
     for (void* p : {q, k, v}) {
       if (bf) fill_random<<<1024, 256>>>(static_cast<__nv_bfloat16*>(p), n, 1234u + (p == k) + 2 * (p == v));
       else fill_random<<<1024, 256>>>(static_cast<__half*>(p), n, 1234u + (p == k) + 2 * (p == v));

@@ -4,7 +4,8 @@
 // A warp owns kMmaM tiles of 16 query rows. Its scores S (16 x 8 per FragC) and its output
 // accumulator O stay in registers for the whole key loop; P = exp2(...) overwrites S in place and
 // is fed to P V as the A operand without a trip through shared memory (mma.cuh explains why the
-// layouts agree). Each thread holds 2 * kMmaM rows: row g of tile mi is its row 2 mi, row g + 8
+// layouts agree); warps that split a key block share their P halves through shared memory
+// (store_p, gemm_pv_smem). Each thread holds 2 * kMmaM rows: row g of tile mi is its row 2 mi, row g + 8
 // is row 2 mi + 1 (g = lane / 4); the four threads of a quad share a row and reduce with shuffles.
 #pragma once
 
@@ -29,56 +30,98 @@ __device__ __forceinline__ void clear(FragC (&acc)[kMmaM][kTiles]) {
       for (int e = 0; e < 4; ++e) acc[mi][ni].x[e] = 0.0f;
 }
 
-// S += Q K^T for the warp's rows: Q [16 kMmaM, kHeadDim] and K [8 kTilesN, kHeadDim] in shared
-// memory, k-loop over head_dim in steps of 16. Each ldmatrix_x4 of K gives two n8 tiles.
-template <typename T, int kHeadDim, int kMmaM, int kTilesN, class QA, class KA>
-__device__ __forceinline__ void gemm_qk(FragC (&s)[kMmaM][kTilesN], const QA& q_addr, const KA& k_addr) {
+// acc += A B over kKSteps k-steps of 16, for kMmaM row tiles and kTilesN column tiles of 8.
+// load_a(k, FragA (&a)[kMmaM]) fills the A fragments of k-step k; load_b(k, j, uint32_t (&r)[4])
+// the B fragments of column tiles 2j and 2j + 1 (one ldmatrix_x4). Software-pipelined: the
+// (k-step, column pair) products run in one flattened order, and the B fragments kAhead products
+// ahead and the A fragments one k-step ahead are loaded before the current products issue, so
+// shared-memory latency hides behind the tensor cores (all indices are compile-time after
+// unrolling: the buffers stay in registers).
+template <typename T, int kKSteps, int kMmaM, int kTilesN, int kAhead, class LoadA, class LoadB>
+__device__ __forceinline__ void mma_pipelined(FragC (&acc)[kMmaM][kTilesN], const LoadA& load_a,
+                                              const LoadB& load_b) {
+  constexpr int kPairs = kTilesN / 2;
+  constexpr int kFlat = kKSteps * kPairs;
+  constexpr int kDist = kAhead < kFlat - 1 ? kAhead : kFlat - 1;
+  constexpr int kRing = kDist + 1;
+  constexpr int kABuffers = kDist > 0 ? 2 : 1;  // without look-ahead, A is loaded where it is used
+  FragA a[kABuffers][kMmaM];
+  uint32_t b[kRing][4];
+  if constexpr (kDist > 0) load_a(0, a[0]);
 #pragma unroll
-  for (int ks = 0; ks < kHeadDim / 16; ++ks) {
-    FragA a[kMmaM];
+  for (int f = 0; f < kDist; ++f) load_b(f / kPairs, f % kPairs, b[f]);
 #pragma unroll
-    for (int mi = 0; mi < kMmaM; ++mi) ldmatrix_x4(a[mi].x, q_addr.at(16 * mi, 2 * ks));
+  for (int f = 0; f < kFlat; ++f) {
+    const int k = f / kPairs, j = f % kPairs;
+    if (f + kDist < kFlat) load_b((f + kDist) / kPairs, (f + kDist) % kPairs, b[(f + kDist) % kRing]);
+    if constexpr (kDist > 0) {
+      if (j == 0 && k + 1 < kKSteps) load_a(k + 1, a[(k + 1) % kABuffers]);
+    } else {
+      if (j == 0) load_a(k, a[0]);
+    }
+    const FragB b0{{b[f % kRing][0], b[f % kRing][1]}}, b1{{b[f % kRing][2], b[f % kRing][3]}};
 #pragma unroll
-    for (int nj = 0; nj < kTilesN / 2; ++nj) {
-      uint32_t r[4];
-      ldmatrix_x4(r, k_addr.at(16 * nj, 2 * ks));
-      const FragB b0{{r[0], r[1]}}, b1{{r[2], r[3]}};
-#pragma unroll
-      for (int mi = 0; mi < kMmaM; ++mi) {
-        mma_m16n8k16<T>(s[mi][2 * nj], a[mi], b0);
-        mma_m16n8k16<T>(s[mi][2 * nj + 1], a[mi], b1);
-      }
+    for (int mi = 0; mi < kMmaM; ++mi) {
+      mma_m16n8k16<T>(acc[mi][2 * j], a[k % kABuffers][mi], b0);
+      mma_m16n8k16<T>(acc[mi][2 * j + 1], a[k % kABuffers][mi], b1);
     }
   }
 }
 
-// O += P V: P [16 kMmaM, 8 kTilesN] from registers (rounded to T), V [8 kTilesN, kHeadDim] in shared
-// memory read transposed by ldmatrix.trans, k-loop over the key block in steps of 16.
-template <typename T, int kHeadDim, int kMmaM, int kTilesN, int kTilesD, class VA>
+// How many products ahead the B fragments of the two matrix products are loaded.
+constexpr int kFragmentsAhead = 2;
+
+// S += Q K^T for the warp's rows: Q [16 kMmaM, kHeadDim] and K [8 kTilesN, kHeadDim] in shared
+// memory, k-loop over head_dim in steps of 16. Each ldmatrix_x4 of K gives two n8 tiles.
+template <typename T, int kHeadDim, int kAhead = kFragmentsAhead, int kMmaM, int kTilesN, class QA, class KA>
+__device__ __forceinline__ void gemm_qk(FragC (&s)[kMmaM][kTilesN], const QA& q_addr, const KA& k_addr) {
+  mma_pipelined<T, kHeadDim / 16, kMmaM, kTilesN, kAhead>(
+      s,
+      [&](int ks, FragA (&a)[kMmaM]) {
+#pragma unroll
+        for (int mi = 0; mi < kMmaM; ++mi) ldmatrix_x4(a[mi].x, q_addr.at(16 * mi, 2 * ks));
+      },
+      [&](int ks, int nj, uint32_t (&r)[4]) { ldmatrix_x4(r, k_addr.at(16 * nj, 2 * ks)); });
+}
+
+// O += P V: P [16 kMmaM, 8 kTilesN] from registers (the S accumulators, rounded to T and packed
+// pairwise one k-step at a time: two C tiles side by side are one A tile, mma.cuh), V
+// [8 kTilesN, 8 kTilesD] in shared memory read transposed by ldmatrix.trans, k-loop over the
+// keys in steps of 16.
+template <typename T, int kAhead = kFragmentsAhead, int kMmaM, int kTilesN, int kTilesD, class VA>
 __device__ __forceinline__ void gemm_pv(FragC (&o)[kMmaM][kTilesD], const FragC (&p)[kMmaM][kTilesN],
                                         const VA& v_addr) {
+  mma_pipelined<T, kTilesN / 2, kMmaM, kTilesD, kAhead>(
+      o,
+      [&](int kk, FragA (&a)[kMmaM]) {
 #pragma unroll
-  for (int kk = 0; kk < kTilesN / 2; ++kk) {
-    FragA a[kMmaM];
+        for (int mi = 0; mi < kMmaM; ++mi) {
+          const FragC& lo = p[mi][2 * kk];
+          const FragC& hi = p[mi][2 * kk + 1];
+          a[mi] = FragA{{pack_pair<T>(lo.x[0], lo.x[1]), pack_pair<T>(lo.x[2], lo.x[3]),
+                         pack_pair<T>(hi.x[0], hi.x[1]), pack_pair<T>(hi.x[2], hi.x[3])}};
+        }
+      },
+      [&](int kk, int dj, uint32_t (&r)[4]) { ldmatrix_x4_trans(r, v_addr.at(16 * kk, 2 * dj)); });
+}
+
+// O += P V with P [16 kMmaM, 16 kKSteps] in shared memory (read like Q: p_addr addresses rows
+// lane % 16, chunk lane / 16 of the warp's P rows) and V as in gemm_pv.
+template <typename T, int kKSteps, int kAhead = kFragmentsAhead, int kMmaM, int kTilesD, class PA, class VA>
+__device__ __forceinline__ void gemm_pv_smem(FragC (&o)[kMmaM][kTilesD], const PA& p_addr, const VA& v_addr) {
+  mma_pipelined<T, kKSteps, kMmaM, kTilesD, kAhead>(
+      o,
+      [&](int kk, FragA (&a)[kMmaM]) {
 #pragma unroll
-    for (int mi = 0; mi < kMmaM; ++mi) {
-      const FragC& lo = p[mi][2 * kk];
-      const FragC& hi = p[mi][2 * kk + 1];
-      a[mi] = FragA{{pack_pair<T>(lo.x[0], lo.x[1]), pack_pair<T>(lo.x[2], lo.x[3]),
-                     pack_pair<T>(hi.x[0], hi.x[1]), pack_pair<T>(hi.x[2], hi.x[3])}};
-    }
-#pragma unroll
-    for (int dj = 0; dj < kHeadDim / 16; ++dj) {
-      uint32_t r[4];
-      ldmatrix_x4_trans(r, v_addr.at(16 * kk, 2 * dj));
-      const FragB b0{{r[0], r[1]}}, b1{{r[2], r[3]}};
-#pragma unroll
-      for (int mi = 0; mi < kMmaM; ++mi) {
-        mma_m16n8k16<T>(o[mi][2 * dj], a[mi], b0);
-        mma_m16n8k16<T>(o[mi][2 * dj + 1], a[mi], b1);
-      }
-    }
-  }
+        for (int mi = 0; mi < kMmaM; ++mi) ldmatrix_x4(a[mi].x, p_addr.at(16 * mi, 2 * kk));
+      },
+      [&](int kk, int dj, uint32_t (&r)[4]) { ldmatrix_x4_trans(r, v_addr.at(16 * kk, 2 * dj)); });
+}
+
+// Waits until `threads` threads (whole warps) have arrived at barrier `id` (1..15; 0 is
+// __syncthreads). Orders the shared-memory accesses of those warps like __syncthreads.
+__device__ __forceinline__ void named_barrier_sync(int id, int threads) {
+  asm volatile("bar.sync %0, %1;\n" ::"r"(id), "r"(threads) : "memory");
 }
 
 // How raw scores x = q.k become the values the softmax maximises; the softmax then uses
@@ -155,26 +198,44 @@ struct SoftmaxRows {
   }
 };
 
-// One online-softmax step over a score tile (FA-2 Algorithm 1, lines 8-10), base 2:
-//   m_new = max(m, rowmax(S));  P = exp2(S c - m_new c);  alpha = exp2(m c - m_new c)
-//   l = alpha l + rowsum(P);    O = alpha O               (c = scale_log2)
+// rowmax(S) of the thread's rows over the warp's score tile, reduced over the quad (the four
+// threads of a row), so every thread of the quad holds the row's value.
+template <int kMmaM, int kTilesN>
+__device__ __forceinline__ void tile_row_max(const FragC (&s)[kMmaM][kTilesN], float (&m)[2 * kMmaM]) {
+#pragma unroll
+  for (int mi = 0; mi < kMmaM; ++mi)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      float v = -INFINITY;
+#pragma unroll
+      for (int ni = 0; ni < kTilesN; ++ni) v = fmaxf(v, fmaxf(s[mi][ni].x[2 * h], s[mi][ni].x[2 * h + 1]));
+      v = fmaxf(v, __shfl_xor_sync(kFullWarp, v, 1));
+      m[2 * mi + h] = fmaxf(v, __shfl_xor_sync(kFullWarp, v, 2));
+    }
+}
+
+// One online-softmax step over a score tile (FA-2 Algorithm 1, lines 8-10), base 2, given the
+// tile's row maxima m_tile (of every key of the block, tile_row_max and the other warps' parts):
+//   m_new = max(m, m_tile);  P = exp2(S c - m_new c);  alpha = exp2(m c - m_new c)
+//   l = alpha l + rowsum(P); O = alpha O               (c = scale_log2)
 // P overwrites S. A row that has seen only masked scores keeps m = -inf; its P and alpha are 0.
-template <int kMmaM, int kTilesN, int kTilesD>
-__device__ __forceinline__ void online_softmax(FragC (&s)[kMmaM][kTilesN], FragC (&o)[kMmaM][kTilesD],
-                                               SoftmaxRows<2 * kMmaM>& rows, float scale_log2) {
+// kSkipUnitAlpha: when no row of the warp has a new maximum, every alpha is exactly 1 and the
+// O rescale (one FMUL per accumulator) is skipped, bit-identically: a warp-uniform branch.
+template <bool kSkipUnitAlpha = true, int kMmaM, int kTilesN, int kTilesD>
+__device__ __forceinline__ void softmax_update(FragC (&s)[kMmaM][kTilesN], FragC (&o)[kMmaM][kTilesD],
+                                               SoftmaxRows<2 * kMmaM>& rows, const float (&m_tile)[2 * kMmaM],
+                                               float scale_log2) {
+  float alpha[2 * kMmaM];
+  bool unit = true;
 #pragma unroll
   for (int mi = 0; mi < kMmaM; ++mi)
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int r = 2 * mi + h;
-      float m_new = rows.m[r];
-#pragma unroll
-      for (int ni = 0; ni < kTilesN; ++ni)
-        m_new = fmaxf(m_new, fmaxf(s[mi][ni].x[2 * h], s[mi][ni].x[2 * h + 1]));
-      m_new = fmaxf(m_new, __shfl_xor_sync(kFullWarp, m_new, 1));
-      m_new = fmaxf(m_new, __shfl_xor_sync(kFullWarp, m_new, 2));
+      const float m_new = fmaxf(rows.m[r], m_tile[r]);
       const float m_scaled = m_new == -INFINITY ? 0.0f : m_new * scale_log2;
-      const float alpha = exp2_approx(rows.m[r] * scale_log2 - m_scaled);
+      alpha[r] = exp2_approx(rows.m[r] * scale_log2 - m_scaled);
+      unit = unit && alpha[r] == 1.0f;
       rows.m[r] = m_new;
       float sum = 0.0f;
 #pragma unroll
@@ -185,18 +246,51 @@ __device__ __forceinline__ void online_softmax(FragC (&s)[kMmaM][kTilesN], FragC
           s[mi][ni].x[2 * h + e] = pe;
           sum += pe;
         }
-      rows.l[r] = fmaf(rows.l[r], alpha, sum);
-#pragma unroll
-      for (int dj = 0; dj < kTilesD; ++dj) {
-        o[mi][dj].x[2 * h] *= alpha;
-        o[mi][dj].x[2 * h + 1] *= alpha;
-      }
+      rows.l[r] = fmaf(rows.l[r], alpha[r], sum);
     }
+  if (kSkipUnitAlpha && __all_sync(kFullWarp, unit)) return;
+#pragma unroll
+  for (int mi = 0; mi < kMmaM; ++mi)
+#pragma unroll
+    for (int dj = 0; dj < kTilesD; ++dj)
+#pragma unroll
+      for (int e = 0; e < 4; ++e) o[mi][dj].x[e] *= alpha[2 * mi + e / 2];
 }
 
-// Epilogue: out = O / l (0 for a row that saw no key) and lse = (m c + log2 l) ln 2 (-inf then).
-// out_row0 points at the thread's row 0 (tile 0, row g), column 2t; rows >= valid_rows (past
-// the sequence) are not written. lse_row0 is the lse of that row, or nullptr.
+// Stores P (the thread's fragments, rounded to T) into a swizzled shared tile of the warp's rows,
+// at key columns [key0, key0 + 8 kTilesN): row 16 mi + 8 h + g, columns 8 ni + 2t, 2t + 1.
+// Conflict-free: a store's 32 lanes cover 8 rows of one chunk column, which the swizzle spreads
+// over the 8 bank groups, and 4 words within each.
+template <typename T, class PTile, int kMmaM, int kTilesN>
+__device__ __forceinline__ void store_p(uint32_t tile, int key0, const FragC (&p)[kMmaM][kTilesN], int lane) {
+  const int g = lane / 4, t = lane % 4;
+#pragma unroll
+  for (int mi = 0; mi < kMmaM; ++mi)
+#pragma unroll
+    for (int h = 0; h < 2; ++h)
+#pragma unroll
+      for (int ni = 0; ni < kTilesN; ++ni) {
+        const uint32_t addr = tile + PTile::offset(16 * mi + 8 * h + g, key0 / 8 + ni) + 4 * t;
+        const uint32_t v = pack_pair<T>(p[mi][ni].x[2 * h], p[mi][ni].x[2 * h + 1]);
+        asm volatile("st.shared.b32 [%0], %1;\n" ::"r"(addr), "r"(v) : "memory");
+      }
+}
+
+// l summed over the quad: afterwards every thread of a row holds the row's full sum (the
+// softmax keeps per-thread partial sums over its own columns until the end).
+template <int kRows>
+__device__ __forceinline__ void quad_sum_l(SoftmaxRows<kRows>& rows) {
+#pragma unroll
+  for (int r = 0; r < kRows; ++r) {
+    rows.l[r] += __shfl_xor_sync(kFullWarp, rows.l[r], 1);
+    rows.l[r] += __shfl_xor_sync(kFullWarp, rows.l[r], 2);
+  }
+}
+
+// Epilogue: out = O / l (0 for a row that saw no key) and lse = (m c + log2 l) ln 2 (-inf then);
+// l must hold the row's full sum (quad_sum_l). out_row0 points at the thread's row 0 (tile 0,
+// row g), column 2t of the warp's columns; rows >= valid_rows (past the sequence) are not
+// written. lse_row0 is the lse of that row, or nullptr.
 template <typename T, int kMmaM, int kTilesD>
 __device__ __forceinline__ void store_output(const FragC (&o)[kMmaM][kTilesD],
                                              const SoftmaxRows<2 * kMmaM>& rows, float scale_log2,
@@ -207,9 +301,7 @@ __device__ __forceinline__ void store_output(const FragC (&o)[kMmaM][kTilesD],
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int r = 2 * mi + h;
-      float l = rows.l[r];
-      l += __shfl_xor_sync(kFullWarp, l, 1);
-      l += __shfl_xor_sync(kFullWarp, l, 2);
+      const float l = rows.l[r];
       const int row = 16 * mi + 8 * h;
       if (row >= valid_rows) continue;
       const float inv_l = l > 0.0f ? 1.0f / l : 0.0f;

@@ -55,6 +55,37 @@ struct LdmatrixAddress {
   }
 };
 
+// The same addresses with every chunk offset folded into an immediate: chunk0 even and below 2^k
+// for a swizzle of k bits leaves (chunk0 ^ x) = (chunk0 & ~mask) | ((chunk0 & mask) ^ x), so one
+// register per even value of chunk0 & mask (4, or 2 for 4-chunk rows) serves every chunk and row
+// offset of the tile. LdmatrixAddress needs one register per distinct chunk0 (16 at head_dim
+// 256), which ptxas keeps live across the key loop.
+template <class Tile>
+struct LdmatrixBases {
+  static constexpr int kBases = (Tile::kKeyMask + 1) / 2;
+  uint32_t base[kBases];  // tile + row * kRowBytes + ((2i ^ lane_chunk ^ key(row)) << 4)
+
+  LdmatrixBases() = default;
+  __device__ __forceinline__ LdmatrixBases(uint32_t tile, int row, int lane_chunk) {
+    const uint32_t x = lane_chunk ^ Tile::key(row);
+#pragma unroll
+    for (int i = 0; i < kBases; ++i) base[i] = tile + row * Tile::kRowBytes + (((2 * i) ^ x) << 4);
+  }
+  // Address of (row + row_offset, chunk0 + lane_chunk); row_offset a multiple of 8, chunk0 even
+  // and known at compile time (it picks the register).
+  __device__ __forceinline__ uint32_t at(int row_offset, int chunk0) const {
+    return base[(chunk0 & Tile::kKeyMask) / 2] + row_offset * Tile::kRowBytes + ((chunk0 & ~Tile::kKeyMask) << 4);
+  }
+  // The same lanes one tile further (a second pipeline stage at `bytes`); bytes keeps the swizzle
+  // when it is a multiple of 8 rows.
+  __device__ __forceinline__ LdmatrixBases shifted(uint32_t bytes) const {
+    LdmatrixBases r;
+#pragma unroll
+    for (int i = 0; i < kBases; ++i) r.base[i] = base[i] + bytes;
+    return r;
+  }
+};
+
 // Copies global tiles into a swizzled shared tile with cp.async. A row is split into groups of
 // kGroupChunks chunks (the chunks one swizzle key permutes: 8, or 4 for 32/96 columns); thread
 // tid owns chunk tid % kGroupChunks of every group of rows tid / kGroupChunks + i * kRowsPerPass.
@@ -81,7 +112,14 @@ struct TileLoader {
     src = g + row * row_stride + chunk * Tile::kChunkElems;
     offset = Tile::offset(row, chunk);
   }
-
+  // The loader of thread tid whose `src` (as the constructor computes it) was kept elsewhere.
+  __device__ __forceinline__ static TileLoader with_source(const T* thread_src, int tid) {
+    TileLoader l;
+    l.row = tid / kGroupChunks;
+    l.src = thread_src;
+    l.offset = Tile::offset(l.row, tid % kGroupChunks);
+    return l;
+  }
   // Starts copying global rows [first_row, first_row + kRows) into `tile` (row_stride in
   // elements, passed again rather than kept in registers). kGuard: rows at or past first_row +
   // valid_rows are zero-filled, not read; without it every row is read (a tile known to be whole

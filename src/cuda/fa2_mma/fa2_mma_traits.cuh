@@ -1,7 +1,9 @@
 // Compile-time shape of one fa2_mma instantiation: element type, head_dim, causal, tile sizes,
-// and everything derived from them (fragment counts, shared-memory tiles, launch bounds).
+// and everything derived from them (warp layout, fragment counts, shared-memory tiles, launch
+// bounds).
 #pragma once
 
+#include "cuda/common/mma_attention.cuh"
 #include "cuda/common/smem_tile.cuh"
 #include "cuda/fa2_mma/fa2_mma_config.h"
 
@@ -9,11 +11,14 @@ namespace sfa::cuda {
 
 // kCausal: the instantiation for a bounded key range per row (causal and/or a sliding window);
 // false means every row sees every key (only the ragged last key tile is masked).
-// The tile sizes and kHeavyFirst default to the shipped choice; bench/fa2_mma_tuning.cu
-// instantiates others to measure them.
+// The tile sizes default to the shipped choice; bench/fa2_mma_tuning.cu instantiates others to
+// measure them (kAhead: how many products ahead the matrix products load their fragments;
+// kSkipUnitAlpha: see softmax_update).
 template <typename T_, int kHeadDim_, bool kCausal_, int kBlockM_ = fa2_mma_tile(kHeadDim_, kCausal_).block_m,
           int kBlockN_ = fa2_mma_tile(kHeadDim_, kCausal_).block_n,
-          int kWarps_ = fa2_mma_tile(kHeadDim_, kCausal_).warps, bool kHeavyFirst_ = true>
+          int kWarps_ = fa2_mma_tile(kHeadDim_, kCausal_).warps,
+          int kWarpsN_ = fa2_mma_tile(kHeadDim_, kCausal_).warps_n, int kAhead_ = kFragmentsAhead,
+          bool kSkipUnitAlpha_ = true>
 struct Fa2MmaTraits {
   using T = T_;
   static constexpr int kHeadDim = kHeadDim_;
@@ -22,27 +27,47 @@ struct Fa2MmaTraits {
   static constexpr int kBlockN = kBlockN_;  // Bc
   static constexpr int kWarps = kWarps_;
   static constexpr int kThreads = 32 * kWarps;
-  // Query blocks of one head run last-first: with a causal mask the last are the heaviest, and
-  // starting them first leaves light blocks for the tail of the grid.
-  static constexpr bool kHeavyFirst = kHeavyFirst_;
+  static constexpr int kAhead = kAhead_;
+  static constexpr bool kSkipUnitAlpha = kSkipUnitAlpha_;  // softmax_update: skip O *= 1
 
-  // Warp w owns query rows [w * kWarpRows, (w + 1) * kWarpRows) of the block, as kMmaM tiles of 16.
-  static constexpr int kWarpRows = kBlockM / kWarps;
+  // Warp w = wm kWarpsN + wn owns query rows [wm kWarpRows, (wm + 1) kWarpRows) of the block as
+  // kMmaM tiles of 16, the keys [wn kWarpKeys, (wn + 1) kWarpKeys) of each key block in S, and
+  // the head-dim columns [wn kWarpCols, (wn + 1) kWarpCols) of O. With kWarpsN = 2 the two
+  // warps of a row group (a pair) exchange their row maxima and their halves of P in shared
+  // memory, so each multiplies the whole P by its half of V.
+  static constexpr int kWarpsN = kWarpsN_;
+  static constexpr int kWarpsM = kWarps / kWarpsN;
+  static constexpr int kWarpRows = kBlockM / kWarpsM;
+  static constexpr int kWarpKeys = kBlockN / kWarpsN;
+  static constexpr int kWarpCols = kHeadDim / kWarpsN;
   static constexpr int kMmaM = kWarpRows / 16;
   static constexpr int kRowsPerThread = 2 * kMmaM;  // rows g and g + 8 of each 16-row tile
-  static constexpr int kTilesN = kBlockN / 8;       // n8 tiles of S across the key block
-  static constexpr int kTilesD = kHeadDim / 8;      // n8 tiles of O across head_dim
-  static_assert(kWarpRows % 16 == 0, "each warp needs whole 16-row mma tiles");
-  static_assert(kBlockN % 16 == 0 && kHeadDim % 32 == 0, "tiles must be whole ldmatrix x4 loads");
+  static constexpr int kTilesN = kWarpKeys / 8;     // n8 tiles of S across the warp's keys
+  static constexpr int kTilesD = kWarpCols / 8;     // n8 tiles of O across the warp's columns
+  static_assert(kWarpsN == 1 || kWarpsN == 2, "a row group is one warp or a warp pair");
+  static_assert(kWarps % kWarpsN == 0 && kWarpRows % 16 == 0, "each warp needs whole 16-row mma tiles");
+  static_assert(kWarpKeys % 16 == 0 && kWarpCols % 16 == 0 && kHeadDim % 32 == 0,
+                "tiles must be whole ldmatrix x4 loads");
+  // A pair's column halves and its partner's P half must sit on whole swizzle groups (the
+  // 16-byte chunk offsets of both are folded into addresses, smem_tile.cuh).
+  static_assert(kWarpsN == 1 || (kWarpCols % 64 == 0 && kBlockN == 64), "warp pairs need 64-key blocks, d >= 128");
 
   using QTile = SmemTile<kBlockM, kHeadDim>;
   using KTile = SmemTile<kBlockN, kHeadDim>;
   using VTile = SmemTile<kBlockN, kHeadDim>;
+  using PTile = SmemTile<kWarpRows, kBlockN>;  // one row group's P (warp pairs only)
+  static constexpr bool kPairs = kWarpsN > 1;
   static constexpr int kSmemQ = 0;
   static constexpr int kSmemK = kSmemQ + QTile::kBytes;
   static constexpr int kSmemV = kSmemK + KTile::kBytes;
-  static constexpr int kSmemBytes = kSmemV + VTile::kBytes;
-  static_assert(kSmemBytes == fa2_mma_smem_bytes(kBlockM, kBlockN, kHeadDim), "smem layout");
+  static constexpr int kSmemP = kSmemV + VTile::kBytes;  // [kWarpsM] PTile
+  static constexpr int kSmemMax = kSmemP + (kPairs ? kWarpsM * PTile::kBytes : 0);  // [kWarpsM][2][kWarpRows]
+  static constexpr int kSmemSum = kSmemMax + (kPairs ? kWarps * kWarpRows * 4 : 0);  // the same, row sums
+  // Each thread's running row sums l (touched once per key block: kept here, not in registers)
+  static constexpr int kSmemL = kSmemSum + (kPairs ? kWarps * kWarpRows * 4 : 0);  // [kThreads][kRowsPerThread]
+  static constexpr int kSmemSrc = kSmemL + kThreads * kRowsPerThread * 4;  // [kThreads][2] K, V copy sources
+  static constexpr int kSmemBytes = kSmemSrc + kThreads * 2 * 8;
+  static_assert(kSmemBytes == fa2_mma_smem_bytes(kBlockM, kBlockN, kHeadDim, kWarps, kWarpsN), "smem layout");
 
   // Two 4-warp blocks per SM (the register file holds 2 x 128 threads x 255 registers): while one
   // waits on a barrier or a copy, the other's matrix products run.

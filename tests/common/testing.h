@@ -20,6 +20,12 @@
 
 #include "sfa/sfa.h"
 
+namespace sfa {
+// GoogleTest prints enum parameters through these (instead of a byte dump); ADL finds them here.
+inline void PrintTo(DType d, std::ostream* os) { *os << dtype_name(d); }
+inline void PrintTo(Kernel k, std::ostream* os) { *os << kernel_name(k); }
+}  // namespace sfa
+
 namespace sfa::testing {
 
 struct AttentionCase {

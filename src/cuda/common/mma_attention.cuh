@@ -34,9 +34,10 @@ __device__ __forceinline__ void clear(FragC (&acc)[kMmaM][kTiles]) {
 // load_a(k, FragA (&a)[kMmaM]) fills the A fragments of k-step k; load_b(k, j, uint32_t (&r)[4])
 // the B fragments of column tiles 2j and 2j + 1 (one ldmatrix_x4). Software-pipelined: the
 // (k-step, column pair) products run in one flattened order, and the B fragments kAhead products
-// ahead and the A fragments one k-step ahead are loaded before the current products issue, so
-// shared-memory latency hides behind the tensor cores (all indices are compile-time after
-// unrolling: the buffers stay in registers).
+// ahead and (from kAhead 2 on) the A fragments one k-step ahead are loaded before the current
+// products issue, so shared-memory latency hides behind the tensor cores (all indices are
+// compile-time after unrolling: the buffers stay in registers). With kAhead 0 or 1 A is loaded
+// where it is used: 8 registers fewer at two 16-row tiles.
 template <typename T, int kKSteps, int kMmaM, int kTilesN, int kAhead, class LoadA, class LoadB>
 __device__ __forceinline__ void mma_pipelined(FragC (&acc)[kMmaM][kTilesN], const LoadA& load_a,
                                               const LoadB& load_b) {
@@ -44,17 +45,17 @@ __device__ __forceinline__ void mma_pipelined(FragC (&acc)[kMmaM][kTilesN], cons
   constexpr int kFlat = kKSteps * kPairs;
   constexpr int kDist = kAhead < kFlat - 1 ? kAhead : kFlat - 1;
   constexpr int kRing = kDist + 1;
-  constexpr int kABuffers = kDist > 0 ? 2 : 1;  // without look-ahead, A is loaded where it is used
+  constexpr int kABuffers = kDist > 1 ? 2 : 1;  // with look-ahead 0 or 1, A is loaded where it is used
   FragA a[kABuffers][kMmaM];
   uint32_t b[kRing][4];
-  if constexpr (kDist > 0) load_a(0, a[0]);
+  if constexpr (kABuffers > 1) load_a(0, a[0]);
 #pragma unroll
   for (int f = 0; f < kDist; ++f) load_b(f / kPairs, f % kPairs, b[f]);
 #pragma unroll
   for (int f = 0; f < kFlat; ++f) {
     const int k = f / kPairs, j = f % kPairs;
     if (f + kDist < kFlat) load_b((f + kDist) / kPairs, (f + kDist) % kPairs, b[(f + kDist) % kRing]);
-    if constexpr (kDist > 0) {
+    if constexpr (kABuffers > 1) {
       if (j == 0 && k + 1 < kKSteps) load_a(k + 1, a[(k + 1) % kABuffers]);
     } else {
       if (j == 0) load_a(k, a[0]);
@@ -87,7 +88,8 @@ __device__ __forceinline__ void gemm_qk(FragC (&s)[kMmaM][kTilesN], const QA& q_
 // O += P V: P [16 kMmaM, 8 kTilesN] from registers (the S accumulators, rounded to T and packed
 // pairwise one k-step at a time: two C tiles side by side are one A tile, mma.cuh), V
 // [8 kTilesN, 8 kTilesD] in shared memory read transposed by ldmatrix.trans, k-loop over the
-// keys in steps of 16.
+// keys in steps of 16. (The lanes address V differently from K in gemm_qk: the x4 matrices must
+// arrive in the order the B register pairs take them, or ptxas adds two moves per product.)
 template <typename T, int kAhead = kFragmentsAhead, int kMmaM, int kTilesN, int kTilesD, class VA>
 __device__ __forceinline__ void gemm_pv(FragC (&o)[kMmaM][kTilesD], const FragC (&p)[kMmaM][kTilesN],
                                         const VA& v_addr) {
@@ -164,15 +166,21 @@ __device__ __forceinline__ void transform_scores(FragC (&s)[kMmaM][kTilesN], con
 
 // Sets S = -inf where key j is not visible from query row i (attention_math.h's visible_keys):
 // row0 is the sequence row of the thread's row 0 (tile 0, row g), key0 the key of its column 0.
+// The bounds are taken relative to key0 (visible_keys of a sequence whose keys start at key0) and
+// computed in every call: the empty volatile asm hides that row0 is the same on each key block,
+// so the compiler cannot hoist the 2 kMmaM per-row bounds (64-bit in visible_keys) out of the key
+// loop, where they would hold registers through the matrix products (ptxas spilled them).
 template <int kMmaM, int kTilesN>
 __device__ __forceinline__ void mask_scores(FragC (&s)[kMmaM][kTilesN], int row0, int key0, int len_q,
                                             int len_k, int window_left, int window_right) {
+  asm volatile("" : "+r"(row0));
+  const int keys_left = len_k - key0;
 #pragma unroll
   for (int mi = 0; mi < kMmaM; ++mi)
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
-      const KeyRange keys = visible_keys(row0 + 16 * mi + 8 * h, len_q, len_k, window_left, window_right);
-      const int lo = static_cast<int>(keys.lo) - key0, hi = static_cast<int>(keys.hi) - key0;
+      const KeyRange keys = visible_keys(row0 + 16 * mi + 8 * h, len_q, keys_left, window_left, window_right);
+      const int lo = static_cast<int>(keys.lo), hi = static_cast<int>(keys.hi);
 #pragma unroll
       for (int ni = 0; ni < kTilesN; ++ni)
 #pragma unroll
@@ -219,14 +227,14 @@ __device__ __forceinline__ void tile_row_max(const FragC (&s)[kMmaM][kTilesN], f
 //   m_new = max(m, m_tile);  P = exp2(S c - m_new c);  alpha = exp2(m c - m_new c)
 //   l = alpha l + rowsum(P); O = alpha O               (c = scale_log2)
 // P overwrites S. A row that has seen only masked scores keeps m = -inf; its P and alpha are 0.
-// kSkipUnitAlpha: when no row of the warp has a new maximum, every alpha is exactly 1 and the
-// O rescale (one FMUL per accumulator) is skipped, bit-identically: a warp-uniform branch.
-template <bool kSkipUnitAlpha = true, int kMmaM, int kTilesN, int kTilesD>
+// Branch-free on purpose: the caller's P V product then shares one basic block with it, and ptxas
+// interleaves the exponentials, the O rescale and the first matrix products (a warp-uniform
+// "skip O *= 1" branch measured 1-4% slower, docs/fa2_mma.md).
+template <int kMmaM, int kTilesN, int kTilesD>
 __device__ __forceinline__ void softmax_update(FragC (&s)[kMmaM][kTilesN], FragC (&o)[kMmaM][kTilesD],
                                                SoftmaxRows<2 * kMmaM>& rows, const float (&m_tile)[2 * kMmaM],
                                                float scale_log2) {
   float alpha[2 * kMmaM];
-  bool unit = true;
 #pragma unroll
   for (int mi = 0; mi < kMmaM; ++mi)
 #pragma unroll
@@ -235,7 +243,6 @@ __device__ __forceinline__ void softmax_update(FragC (&s)[kMmaM][kTilesN], FragC
       const float m_new = fmaxf(rows.m[r], m_tile[r]);
       const float m_scaled = m_new == -INFINITY ? 0.0f : m_new * scale_log2;
       alpha[r] = exp2_approx(rows.m[r] * scale_log2 - m_scaled);
-      unit = unit && alpha[r] == 1.0f;
       rows.m[r] = m_new;
       float sum = 0.0f;
 #pragma unroll
@@ -248,7 +255,6 @@ __device__ __forceinline__ void softmax_update(FragC (&s)[kMmaM][kTilesN], FragC
         }
       rows.l[r] = fmaf(rows.l[r], alpha[r], sum);
     }
-  if (kSkipUnitAlpha && __all_sync(kFullWarp, unit)) return;
 #pragma unroll
   for (int mi = 0; mi < kMmaM; ++mi)
 #pragma unroll

@@ -144,6 +144,21 @@ struct TileLoader {
       p += kRowsPerPass * row_stride;
     }
   }
+  // As load<false> when `enabled`; otherwise every copy is issued with source size 0 (nothing is
+  // read, the tile is zero-filled). No branch: the code around a conditional prefetch stays one
+  // basic block for the scheduler.
+  __device__ __forceinline__ void load_if(bool enabled, uint32_t tile, int64_t first_row, int64_t row_stride) const {
+    const T* p = src + first_row * row_stride;
+#pragma unroll
+    for (int i = 0; i < kPasses; ++i) {
+#pragma unroll
+      for (int gi = 0; gi < kGroups; ++gi) {
+        cp_async_16(tile + offset + i * kRowsPerPass * Tile::kRowBytes + gi * kGroupChunks * 16,
+                    p + gi * kGroupChunks * Tile::kChunkElems, enabled);
+      }
+      p += kRowsPerPass * row_stride;
+    }
+  }
 };
 
 }  // namespace sfa::cuda

@@ -9,10 +9,10 @@
 // Block: kWarps warps; warp w = wm kWarpsN + wn owns query rows [wm kWarpRows, (wm + 1) kWarpRows)
 //   and, with warp pairs (kWarpsN = 2), half the keys of S and half the columns of O (traits).
 // Shared memory (dynamic, XOR-swizzled 16-byte chunks, see smem_tile.cuh): sQ [Br, d], sK [Bc, d],
-//   sV [Bc, d]; with pairs P [Br, Bc] and the pairs' row maxima and sums; each thread's running
-//   row sums and copy sources (read once per key block). The key loop runs from the last key
-//   block down: V_j is copied while S = Q K_j^T runs, K_{j-1} while the softmax and P V_j run
-//   (cp.async, one tile of each in flight).
+//   sV [Bc, d]; with pairs P [Br, Bc] and the pairs' row maxima and sums; each warp's key blocks;
+//   with kStateInSmem each thread's running row sums and copy sources and the block's scalars.
+//   The key loop runs from the last key block down: V_j is copied while S = Q K_j^T runs, K_{j-1}
+//   while the softmax and P V_j run (cp.async, one tile of each in flight).
 // Masked and unmasked iterations are split: the last key blocks (the ragged end, the causal
 // diagonal) and, with a sliding window, the first ones are masked; the blocks in between are not,
 // and blocks no query row of the block can see are never visited.
@@ -30,148 +30,10 @@
 #include "cuda/common/mma_attention.cuh"
 #include "cuda/common/varlen.cuh"
 #include "cuda/cuda_backend.h"
+#include "cuda/fa2_mma/fa2_mma_block.cuh"
 #include "cuda/fa2_mma/fa2_mma_traits.cuh"
 
 namespace sfa::cuda {
-
-// The key blocks a query block visits, [n_min, n_max), and the unmasked run [unmasked_lo,
-// unmasked_hi) inside it: every key of those blocks is visible from every row of the query block.
-struct KeyBlocks {
-  int n_min, n_max, unmasked_lo, unmasked_hi;
-};
-
-template <int kBlockN>
-__device__ __forceinline__ KeyBlocks key_blocks(int first_row, int last_row, const SequenceView& s,
-                                                int window_left, int window_right) {
-  // Both ends of visible_keys() grow with the row, so the first and last rows bound the block.
-  const KeyRange first = visible_keys(first_row, s.len_q, s.len_k, window_left, window_right);
-  const KeyRange last = visible_keys(last_row, s.len_q, s.len_k, window_left, window_right);
-  KeyBlocks kb;
-  kb.n_min = static_cast<int>(first.lo / kBlockN);
-  kb.n_max = last.hi > first.lo ? static_cast<int>((last.hi + kBlockN - 1) / kBlockN) : kb.n_min;
-  const int64_t common_lo = last.lo, common_hi = first.hi > 0 ? first.hi : 0;
-  kb.unmasked_hi = max(kb.n_min, min(kb.n_max, static_cast<int>(common_hi / kBlockN)));
-  kb.unmasked_lo = max(kb.n_min, min(kb.unmasked_hi, static_cast<int>((common_lo + kBlockN - 1) / kBlockN)));
-  return kb;
-}
-
-// Per-block state of the key loop: where the tiles are, and the warp's registers.
-template <class Tr>
-struct Fa2MmaBlock {
-  using T = typename Tr::T;
-  using KLoader = TileLoader<typename Tr::KTile, Tr::kThreads, T>;
-  using VLoader = TileLoader<typename Tr::VTile, Tr::kThreads, T>;
-  uint32_t sK, sV;
-  LdmatrixBases<typename Tr::QTile> q_addr;  // the warp's rows
-  LdmatrixBases<typename Tr::KTile> k_addr;  // the warp's keys
-  LdmatrixBases<typename Tr::VTile> v_addr;  // the warp's keys (rows of V), the warp's columns
-  // Warp pairs: V rows of the partner's keys, the partner's P, where this warp's P and row
-  // statistics go and where the partner's are.
-  LdmatrixBases<typename Tr::VTile> v_addr_other;
-  LdmatrixBases<typename Tr::PTile> p_addr_other;
-  uint32_t sP_warp;
-  float* s_max;  // [2][kWarpRows] of this row group
-  int len_q, len_k, row0, key_offset, n_min;
-  int window_left, window_right;  // clamped to int: -1 or a bound that still matters
-  FragC rO[Tr::kMmaM][Tr::kTilesD];
-  SoftmaxRows<Tr::kRowsPerThread> rows;
-
-  // Strides and scales are read from the kernel parameters `p` (constant memory) at each use
-  // rather than held in registers, which O and S fill.
-  // kGuard: the tile may hold rows past len_k (only the last key block does).
-  template <bool kGuard>
-  __device__ __forceinline__ void load_k(int n, const AttentionProblem& p) {
-    KLoader::with_source(copy_sources()[0], threadIdx.x)
-        .template load<kGuard>(sK, static_cast<int64_t>(n) * Tr::kBlockN, len_k - n * Tr::kBlockN, p.k_stride.row);
-    cp_async_commit();
-  }
-  template <bool kGuard>
-  __device__ __forceinline__ void load_v(int n, const AttentionProblem& p) {
-    VLoader::with_source(copy_sources()[1], threadIdx.x)
-        .template load<kGuard>(sV, static_cast<int64_t>(n) * Tr::kBlockN, len_k - n * Tr::kBlockN, p.v_stride.row);
-    cp_async_commit();
-  }
-
-  // One iteration of the key loop over key block n (Algorithm 1, lines 6-10).
-  template <bool kMasked>
-  __device__ __forceinline__ void step(int n, const AttentionProblem& p) {
-    const ScoreScale scale = score_scale(p.softmax_scale, p.softcap);
-    FragC rS[Tr::kMmaM][Tr::kTilesN];
-    clear(rS);
-    cp_async_wait<0>();
-    __syncthreads();  // K_n (and Q) are in shared memory; every warp is done reading V_{n+1} and P
-    load_v<kMasked>(n, p);  // V_n streams in while the first product runs
-
-    // S = Q K_n^T (the warp's keys), then the score transform (scale sign / softcap) and the mask
-    gemm_qk<T, Tr::kHeadDim, Tr::kAhead>(rS, q_addr, k_addr);
-    transform_scores(rS, scale);
-    if constexpr (kMasked) {
-      mask_scores(rS, row0, n * Tr::kBlockN + key_offset + 2 * (lane() % 4), len_q, len_k, window_left, window_right);
-    }
-    float m_tile[Tr::kRowsPerThread];
-    tile_row_max(rS, m_tile);
-    if constexpr (Tr::kPairs) publish_rows(m_tile, s_max);
-
-    cp_async_wait<0>();
-    __syncthreads();  // V_n is in shared memory (and the partner's row maxima); every warp is done reading K_n
-    if (n > n_min) load_k<false>(n - 1, p);  // K_{n-1} streams in during the softmax and the second product
-
-    // m_new = max(m, rowmax(S)); P = exp2(S c - m_new c); l = alpha l + rowsum(P); O = alpha O
-    if constexpr (Tr::kPairs) {
-      const float* other = s_max + (1 - warp_n()) * Tr::kWarpRows;
-#pragma unroll
-      for (int r = 0; r < Tr::kRowsPerThread; ++r) m_tile[r] = fmaxf(m_tile[r], other[thread_row(r)]);
-    }
-    load_row_sums();
-    softmax_update<Tr::kSkipUnitAlpha>(rS, rO, rows, m_tile, scale.scale_log2);
-    store_row_sums();
-    if constexpr (Tr::kPairs) {
-      store_p<T, typename Tr::PTile>(sP_warp, key_offset, rS, lane());
-      named_barrier_sync(1 + warp_m(), 64);  // the partner's half of P is in shared memory
-    }
-    // O = O + P V_n (with pairs: this warp's columns, its own keys from registers, then the partner's)
-    gemm_pv<T, Tr::kAhead>(rO, rS, v_addr);
-    if constexpr (Tr::kPairs) gemm_pv_smem<T, Tr::kWarpKeys / 16, Tr::kAhead>(rO, p_addr_other, v_addr_other);
-  }
-
-  // The thread's K and V copy sources (TileLoader::src) live in shared memory: each is read once
-  // per key block, and the registers go to O, S and the fragments (at head_dim 128 ptxas would
-  // otherwise spill them to local memory).
-  __device__ __forceinline__ static const T** copy_sources() {
-    extern __shared__ __align__(128) unsigned char smem[];
-    return reinterpret_cast<const T**>(smem + Tr::kSmemSrc) + 2 * threadIdx.x;
-  }
-
-  // The running row sums l live in shared memory between key blocks (thread-private slots).
-  __device__ __forceinline__ static float* row_sums() {
-    extern __shared__ __align__(128) unsigned char smem[];
-    return reinterpret_cast<float*>(smem + Tr::kSmemL) + threadIdx.x * Tr::kRowsPerThread;
-  }
-  __device__ __forceinline__ void load_row_sums() {
-    const float* l = row_sums();
-#pragma unroll
-    for (int r = 0; r < Tr::kRowsPerThread; ++r) rows.l[r] = l[r];
-  }
-  __device__ __forceinline__ void store_row_sums() {
-    float* l = row_sums();
-#pragma unroll
-    for (int r = 0; r < Tr::kRowsPerThread; ++r) l[r] = rows.l[r];
-  }
-
-  // Recomputed from threadIdx rather than held in registers.
-  __device__ __forceinline__ int lane() const { return static_cast<int>(threadIdx.x % 32); }
-  __device__ __forceinline__ int warp_m() const { return static_cast<int>(threadIdx.x / 32) / Tr::kWarpsN; }
-  __device__ __forceinline__ int warp_n() const { return static_cast<int>(threadIdx.x / 32) % Tr::kWarpsN; }
-  // Row r of the thread's rows within the warp's rows: tile r / 2, row g (+ 8 for odd r).
-  __device__ __forceinline__ int thread_row(int r) const { return 16 * (r / 2) + 8 * (r % 2) + lane() / 4; }
-  // Writes the quad-reduced row values of this warp to its half of a pair's [2][kWarpRows] array.
-  __device__ __forceinline__ void publish_rows(const float (&v)[Tr::kRowsPerThread], float* pair_rows) const {
-    if (lane() % 4 == 0) {
-#pragma unroll
-      for (int r = 0; r < Tr::kRowsPerThread; ++r) pair_rows[warp_n() * Tr::kWarpRows + thread_row(r)] = v[r];
-    }
-  }
-};
 
 // A window bound as int: -1 (unbounded) also when the bound can never cut a row's keys
 // (window_left >= len_k, window_right >= len_q), so every value left fits the int arithmetic.
@@ -237,14 +99,11 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
   const int valid_q = min(Tr::kBlockM, seq.len_q - m0);
 
   Fa2MmaBlock<Tr> blk;
-  blk.len_q = seq.len_q;
-  blk.len_k = seq.len_k;
-  blk.window_left = Tr::kCausal ? clamp_window(p.window_left, seq.len_k) : -1;
-  blk.window_right = Tr::kCausal ? clamp_window(p.window_right, seq.len_q) : -1;
-  const KeyBlocks kb = key_blocks<Tr::kBlockN>(m0, m0 + valid_q - 1, seq, blk.window_left, blk.window_right);
+  const int window_left = Tr::kCausal ? clamp_window(p.window_left, seq.len_k) : -1;
+  const int window_right = Tr::kCausal ? clamp_window(p.window_right, seq.len_q) : -1;
+  const KeyBlocks kb = key_blocks<Tr::kBlockN>(m0, m0 + valid_q - 1, seq, window_left, window_right);
+  blk.set_scalars({seq.len_q, seq.len_k, window_left, window_right, m0, kb});
   const int warp_row = wm * Tr::kWarpRows;
-  blk.row0 = m0 + warp_row + lane / 4;  // sequence row of the thread's first row
-  blk.key_offset = wn * Tr::kWarpKeys;
   const uint32_t s_base = smem_address(smem);
   float* const s_sum = reinterpret_cast<float*>(smem + Tr::kSmemSum) + wm * 2 * Tr::kWarpRows;
   blk.s_max = reinterpret_cast<float*>(smem + Tr::kSmemMax) + wm * 2 * Tr::kWarpRows;
@@ -259,8 +118,8 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
                   h_kv * p.k_stride.head;
     const T* gV = static_cast<const T*>(p.v) + b * p.v_stride.batch + seq.k_offset * p.v_stride.row +
                   h_kv * p.v_stride.head;
-    blk.copy_sources()[0] = typename Fa2MmaBlock<Tr>::KLoader(gK, p.k_stride.row, tid).src;
-    blk.copy_sources()[1] = typename Fa2MmaBlock<Tr>::VLoader(gV, p.v_stride.row, tid).src;
+    blk.set_sources(typename Fa2MmaBlock<Tr>::KLoader(gK, p.k_stride.row, tid).src,
+                    typename Fa2MmaBlock<Tr>::VLoader(gV, p.v_stride.row, tid).src);
     const uint32_t sQ = s_base + Tr::kSmemQ;
     blk.sK = s_base + Tr::kSmemK;
     blk.sV = s_base + Tr::kSmemV;
@@ -270,8 +129,8 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
     const int v_row = lane % 8 + 8 * ((lane / 8) % 2);
     const uint32_t v_cols = wn * Tr::kWarpCols * 2;
     blk.q_addr = {sQ, warp_row + lane % 16, lane / 16};
-    blk.k_addr = {blk.sK, blk.key_offset + lane % 8 + 8 * (lane / 16), (lane / 8) % 2};
-    blk.v_addr = LdmatrixBases<typename Tr::VTile>(blk.sV, blk.key_offset + v_row, lane / 16).shifted(v_cols);
+    blk.k_addr = {blk.sK, blk.key_offset() + lane % 8 + 8 * (lane / 16), (lane / 8) % 2};
+    blk.v_addr = LdmatrixBases<typename Tr::VTile>(blk.sV, blk.key_offset() + v_row, lane / 16).shifted(v_cols);
     if constexpr (Tr::kPairs) {
       const int other_keys = (1 - wn) * Tr::kWarpKeys;
       blk.v_addr_other = LdmatrixBases<typename Tr::VTile>(blk.sV, other_keys + v_row, lane / 16).shifted(v_cols);
@@ -280,21 +139,31 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
       // it joins the lane's chunk bits.
       blk.p_addr_other = {blk.sP_warp, lane % 16, (lane / 16) ^ (other_keys / 8)};
     }
-    blk.n_min = kb.n_min;
+    if (Fa2MmaBlock<Tr>::kWarpVisibility) {
+      const int first = m0 + warp_row, last = min(first + Tr::kWarpRows, seq.len_q) - 1;
+      if (lane == 0) {
+        *blk.warp_key_blocks() = last < first ? KeyBlocks{0, 0, 0, 0}
+                                              : key_blocks<Tr::kBlockN>(first, last, seq, window_left, window_right);
+      }
+      __syncwarp();  // the warp's lanes read it at the start of masked steps
+    }
 
+    if constexpr (Tr::kStateInSmem) __syncthreads();  // thread 0's block scalars are in shared memory
     // Prologue: Q_i and the last key block K_{n_max-1}.
     TileLoader<typename Tr::QTile, Tr::kThreads, T>(gQ, p.q_stride.row, tid)
         .template load<true>(sQ, 0, valid_q, p.q_stride.row);
     blk.template load_k<true>(kb.n_max - 1, p);
     // One loop for the masked edges (the ragged end or causal diagonal, a sliding window's left
     // edge) and the unmasked run between them: two step bodies, not one per edge.
-    for (int n = kb.n_max - 1; n >= kb.n_min; --n) {
-      if (n >= kb.unmasked_lo && n < kb.unmasked_hi) {
+    for (int n = kb.n_max - 1; n >= blk.scalars().kb.n_min; --n) {
+      const KeyBlocks kbn = blk.scalars().kb;
+      if (n >= kbn.unmasked_lo && n < kbn.unmasked_hi) {
         blk.template step<false>(n, p);
       } else {
         blk.template step<true>(n, p);
       }
     }
+    cp_async_wait<0>();  // the last step's empty K copies have landed before the block can exit
   }
 
   // l = the row sums over all keys (the quad's columns; with pairs, both warps' keys, added in
@@ -312,7 +181,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
 
   // out = O / l, lse = m + log(l); a row with no visible key gets 0 and -inf. With pairs each warp
   // writes its columns, the first of the pair the lse.
-  const BlockCoords e = block_coords<Tr::kBlockM>(p, block_index_again(), group_heads);
+  const BlockCoords e = Tr::kStateInSmem ? block_coords<Tr::kBlockM>(p, block_index_again(), group_heads) : bc;
   const int row0 = e.m0 + wm * Tr::kWarpRows + lane / 4;  // the thread's first row
   T* out_row0 = static_cast<T*>(p.out) + e.b * p.out_stride.batch + (e.seq.q_offset + row0) * p.out_stride.row +
                 e.h * p.out_stride.head + wn * Tr::kWarpCols + 2 * (lane % 4);

@@ -12,13 +12,12 @@ namespace sfa::cuda {
 // kCausal: the instantiation for a bounded key range per row (causal and/or a sliding window);
 // false means every row sees every key (only the ragged last key tile is masked).
 // The tile sizes default to the shipped choice; bench/fa2_mma_tuning.cu instantiates others to
-// measure them (kAhead: how many products ahead the matrix products load their fragments;
-// kSkipUnitAlpha: see softmax_update).
+// measure them (kAhead, kStateInSmem: Fa2MmaTile::ahead, ::state_in_smem).
 template <typename T_, int kHeadDim_, bool kCausal_, int kBlockM_ = fa2_mma_tile(kHeadDim_, kCausal_).block_m,
           int kBlockN_ = fa2_mma_tile(kHeadDim_, kCausal_).block_n,
           int kWarps_ = fa2_mma_tile(kHeadDim_, kCausal_).warps,
-          int kWarpsN_ = fa2_mma_tile(kHeadDim_, kCausal_).warps_n, int kAhead_ = kFragmentsAhead,
-          bool kSkipUnitAlpha_ = true>
+          int kWarpsN_ = fa2_mma_tile(kHeadDim_, kCausal_).warps_n, int kAhead_ = fa2_mma_tile(kHeadDim_, kCausal_).ahead,
+          bool kStateInSmem_ = fa2_mma_tile(kHeadDim_, kCausal_).state_in_smem>
 struct Fa2MmaTraits {
   using T = T_;
   static constexpr int kHeadDim = kHeadDim_;
@@ -28,7 +27,7 @@ struct Fa2MmaTraits {
   static constexpr int kWarps = kWarps_;
   static constexpr int kThreads = 32 * kWarps;
   static constexpr int kAhead = kAhead_;
-  static constexpr bool kSkipUnitAlpha = kSkipUnitAlpha_;  // softmax_update: skip O *= 1
+  static constexpr bool kStateInSmem = kStateInSmem_;
 
   // Warp w = wm kWarpsN + wn owns query rows [wm kWarpRows, (wm + 1) kWarpRows) of the block as
   // kMmaM tiles of 16, the keys [wn kWarpKeys, (wn + 1) kWarpKeys) of each key block in S, and
@@ -63,11 +62,16 @@ struct Fa2MmaTraits {
   static constexpr int kSmemP = kSmemV + VTile::kBytes;  // [kWarpsM] PTile
   static constexpr int kSmemMax = kSmemP + (kPairs ? kWarpsM * PTile::kBytes : 0);  // [kWarpsM][2][kWarpRows]
   static constexpr int kSmemSum = kSmemMax + (kPairs ? kWarps * kWarpRows * 4 : 0);  // the same, row sums
-  // Each thread's running row sums l (touched once per key block: kept here, not in registers)
+  // With kStateInSmem: each thread's running row sums l and its K and V copy sources (each
+  // touched once per key block)
   static constexpr int kSmemL = kSmemSum + (kPairs ? kWarps * kWarpRows * 4 : 0);  // [kThreads][kRowsPerThread]
-  static constexpr int kSmemSrc = kSmemL + kThreads * kRowsPerThread * 4;  // [kThreads][2] K, V copy sources
-  static constexpr int kSmemBytes = kSmemSrc + kThreads * 2 * 8;
-  static_assert(kSmemBytes == fa2_mma_smem_bytes(kBlockM, kBlockN, kHeadDim, kWarps, kWarpsN), "smem layout");
+  static constexpr int kSmemSrc = kSmemL + (kStateInSmem ? kThreads * kRowsPerThread * 4 : 0);  // [kThreads][2]
+  // Each warp's key blocks (KeyBlocks of its own rows: masked steps skip or unmask by it)
+  static constexpr int kSmemScalars = kSmemSrc + (kStateInSmem ? kThreads * 2 * 8 : 0);  // the block's scalars
+  static constexpr int kSmemWarpKeys = kSmemScalars + (kStateInSmem ? int(kFa2MmaScalarBytes) : 0);  // [kWarps][4] int
+  static constexpr int kSmemBytes = kSmemWarpKeys + kWarps * 16;
+  static_assert(kSmemBytes == fa2_mma_smem_bytes(kBlockM, kBlockN, kHeadDim, kWarps, kWarpsN, kStateInSmem),
+                "smem layout");
 
   // Two 4-warp blocks per SM (the register file holds 2 x 128 threads x 255 registers): while one
   // waits on a barrier or a copy, the other's matrix products run.

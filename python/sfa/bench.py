@@ -41,6 +41,9 @@ TOKENS = 16384
 MODEL_DIM = 2048
 TEACHING = ("fa1", "fa2", "decode")
 TEACHING_MAX_SEQLEN = 1024
+# `standard` materialises float32 scores: batch * heads * seqlen^2 * 4 bytes of workspace, 17 GB at
+# the 8k standard shape and 34 GB at 16k. Above this length it is not run.
+STANDARD_MAX_SEQLEN = 4096
 PREFILL_KERNELS = ("fa2_mma", "standard", "fa2", "fa1", "cpu-flash")
 DECODE_KERNELS = ("decode_fast", "decode", "cpu-decode")
 TORCH_BACKENDS = ("flash", "cudnn", "efficient", "plain")
@@ -164,16 +167,17 @@ def _empty_cache():
 
 
 def _measure(fn, args):
-    """(ms, output) or (None, reason)."""
+    """(ms, output) or (None, reason). A failure while timing (e.g. out of memory on a repeat)
+    is a result of its own, not the end of the run."""
     try:
         out = fn()
         _synchronize()
+        ms = _median_ms(fn, args.warmup, args.rep)
     except torch.cuda.OutOfMemoryError:
         _empty_cache()
         return None, "out of memory"
     except (RuntimeError, NotImplementedError, ValueError) as e:
         return None, str(e).splitlines()[0][:120]
-    ms = _median_ms(fn, args.warmup, args.rep)
     return ms, out
 
 
@@ -197,6 +201,10 @@ def _prefill_case(cfg, kernels, backends, args, tick):
         tick(f"{cfg['label']} sfa-{kernel}")
         if kernel in TEACHING and s > TEACHING_MAX_SEQLEN:
             rows.append(_row(cfg, "sfa-" + kernel, None, "teaching kernel: seqlen above 1024 not run", flops=flops))
+            continue
+        if kernel == "standard" and s > STANDARD_MAX_SEQLEN:
+            rows.append(_row(cfg, "sfa-" + kernel, None,
+                             f"standard: seqlen above {STANDARD_MAX_SEQLEN} not run (seqlen^2 workspace)", flops=flops))
             continue
         ms, out = _measure(lambda: sfa.attention(q, k, v, causal=causal, kernel=kernel), args)
         row = _row(cfg, "sfa-" + kernel, ms, out, flops=flops)

@@ -150,11 +150,32 @@ torch.library.register_autograd("sfa::decode", _no_backward("decode"))
 
 # ---- the functions sfa.attention / attention_varlen / decode call for torch tensors -------------
 
+def _eager(*tensors) -> bool:
+    """Whether a call may skip the custom-op dispatcher and run the implementation directly.
+
+    The dispatcher (autograd wrapper, redispatch, the compile-disable wrapper) costs tens of
+    microseconds per call in Python: as much as a whole decode step at small batch. Skipping it is
+    safe when nothing would observe the op: torch.compile is not tracing, no tensor subclass or
+    dispatch mode (fake tensors, make_fx) is in play, and there is no autograd graph to record.
+    """
+    if torch.compiler.is_compiling() or torch._C._len_torch_dispatch_stack() > 0:
+        return False
+    grad = torch.is_grad_enabled()
+    for t in tensors:
+        if t is not None and (type(t) is not torch.Tensor or (grad and t.requires_grad)):
+            return False
+    return True
+
+
 def attention(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, causal, scale, window_left,
               window_right, softcap, return_lse, kernel, out):
     args = (cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, bool(causal), scale, window_left, window_right,
             softcap, bool(return_lse), kernel)
-    if out is None:
+    if _eager(q, k, v, out, cu_seqlens_q, cu_seqlens_k):
+        out = torch.empty_like(q) if out is None else out
+        lse = _new_lse(q, cu_seqlens_q is not None, return_lse)
+        _run_attention(q, k, v, out, lse, *args)
+    elif out is None:
         out, lse = attention_op(q, k, v, *args)
     else:
         lse = attention_out_op(q, k, v, out, *args)
@@ -164,7 +185,11 @@ def attention(q, k, v, cu_seqlens_q, cu_seqlens_k, max_seqlen_q, max_seqlen_k, c
 def decode(q, k_cache, v_cache, cache_seqlens, block_table, num_splits, scale, window_left, softcap, return_lse,
            kernel, out):
     args = (cache_seqlens, block_table, num_splits, scale, window_left, softcap, bool(return_lse), kernel)
-    if out is None:
+    if _eager(q, k_cache, v_cache, out, cache_seqlens, block_table):
+        out = torch.empty_like(q) if out is None else out
+        lse = _new_lse(q, False, return_lse)
+        _run_decode(q, k_cache, v_cache, out, lse, *args)
+    elif out is None:
         out, lse = decode_op(q, k_cache, v_cache, *args)
     else:
         lse = decode_out_op(q, k_cache, v_cache, out, *args)

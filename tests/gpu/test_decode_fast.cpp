@@ -12,6 +12,7 @@
 #include <utility>
 #include <vector>
 
+#include "served_cases.h"
 #include "testing.h"
 
 namespace sfa::testing {
@@ -19,30 +20,9 @@ namespace {
 
 constexpr Kernel kKernel = Kernel::kDecodeFast;
 
-// Whether decode_fast serves this case (head_dim 64/128/256, at most 8 new tokens, half types).
-bool supported(const DecodeRun& run) {
-  Kernel k;
-  return select_kernel(run.args(kKernel), &k).is_ok();
-}
-
-// Runs every case decode_fast supports; returns how many ran.
-int run_cases(const std::vector<DecodeCase>& cases) {
-  int ran = 0;
-  for (const DecodeCase& c : cases) {
-    std::unique_ptr<DecodeRun> run;
-    const uint64_t seed = next_seed();
-    Status st = DecodeRun::create(c, Device::cuda(0), seed, &run);
-    EXPECT_TRUE(st.is_ok()) << c.describe() << ": " << st.message();
-    if (!st || !supported(*run)) continue;
-    st = run->run(kKernel);
-    EXPECT_TRUE(st.is_ok()) << c.describe() << ": " << st.message();
-    if (!st) continue;
-    const CaseResult r = run->verify();
-    EXPECT_TRUE(r.passed()) << r.summary();
-    ++ran;
-  }
-  return ran;
-}
+// Runs every case decode_fast supports (head_dim 64/128/256, at most 8 new tokens, half types);
+// returns how many ran.
+int run_cases(const std::vector<DecodeCase>& cases) { return run_served_cases(kKernel, cases); }
 
 DecodeCase make_case(DType t, int batch, int seqlen_q, int heads, int heads_kv, int head_dim, int kv) {
   DecodeCase c;

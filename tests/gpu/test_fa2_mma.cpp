@@ -12,6 +12,7 @@
 #include <string>
 #include <vector>
 
+#include "served_cases.h"
 #include "testing.h"
 
 namespace sfa::testing {
@@ -21,29 +22,8 @@ constexpr Kernel kKernel = Kernel::kFa2Mma;
 constexpr DType kHalfTypes[] = {DType::kFloat16, DType::kBFloat16};
 constexpr int kHeadDims[] = {32, 64, 96, 128, 192, 256};
 
-bool supported(const AttentionRun& run) {
-  Kernel k;
-  return select_kernel(run.args(kKernel), run.test_case().varlen, &k).is_ok();
-}
-
 // Runs every case fa2_mma supports; returns how many ran.
-int run_cases(const std::vector<AttentionCase>& cases) {
-  int ran = 0;
-  for (const AttentionCase& c : cases) {
-    std::unique_ptr<AttentionRun> run;
-    const uint64_t seed = next_seed();
-    Status st = AttentionRun::create(c, Device::cuda(0), seed, &run);
-    EXPECT_TRUE(st.is_ok()) << c.describe() << ": " << st.message();
-    if (!st || !supported(*run)) continue;
-    st = run->run(kKernel);
-    EXPECT_TRUE(st.is_ok()) << c.describe() << ": " << st.message();
-    if (!st) continue;
-    const CaseResult r = run->verify();
-    EXPECT_TRUE(r.passed()) << r.summary();
-    ++ran;
-  }
-  return ran;
-}
+int run_cases(const std::vector<AttentionCase>& cases) { return run_served_cases(kKernel, cases); }
 
 AttentionCase make_case(DType t, int batch, int sq, int sk, int heads, int heads_kv, int d) {
   AttentionCase c;

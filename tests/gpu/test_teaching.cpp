@@ -17,6 +17,7 @@
 #include <string>
 #include <vector>
 
+#include "served_cases.h"
 #include "testing.h"
 
 namespace sfa::testing {
@@ -24,28 +25,10 @@ namespace {
 
 constexpr DType kDTypes[] = {DType::kFloat32, DType::kFloat16, DType::kBFloat16};
 
-bool supports(const AttentionArgs& args, bool varlen) {
-  Kernel k;
-  return select_kernel(args, varlen, &k).is_ok();
-}
-
 // Runs every case the kernel supports (standard has no varlen); returns how many ran.
 int run_attention_cases(Kernel kernel, const std::vector<AttentionCase>& cases,
                         Kernel reference = Kernel::kCpuReference) {
-  int ran = 0;
-  for (const AttentionCase& c : cases) {
-    std::unique_ptr<AttentionRun> run;
-    Status st = AttentionRun::create(c, Device::cuda(0), next_seed(), &run);
-    EXPECT_TRUE(st.is_ok()) << c.describe() << ": " << st.message();
-    if (!st || !supports(run->args(kernel), c.varlen)) continue;
-    st = run->run(kernel);
-    EXPECT_TRUE(st.is_ok()) << kernel_name(kernel) << " [" << c.describe() << "]: " << st.message();
-    if (!st) continue;
-    const CaseResult r = run->verify(reference);
-    EXPECT_TRUE(r.passed()) << r.summary();
-    ++ran;
-  }
-  return ran;
+  return run_served_cases(kernel, cases, reference);
 }
 
 int run_decode_cases(const std::vector<DecodeCase>& cases) {
@@ -157,7 +140,7 @@ TEST(TeachingFull, Float32CaseTables) {
     const Status st = AttentionRun::create(c, Device::cuda(0), next_seed(), &run);
     ASSERT_TRUE(st.is_ok()) << c.describe() << ": " << st.message();
     for (Kernel k : {Kernel::kFa1, Kernel::kFa2, Kernel::kStandard}) {
-      if (!supports(run->args(k), c.varlen)) continue;
+      if (!serves(k, *run)) continue;
       const Status ran = run->run(k);
       EXPECT_TRUE(ran.is_ok()) << kernel_name(k) << " [" << c.describe() << "]: " << ran.message();
       if (!ran) continue;

@@ -121,8 +121,11 @@ Status decode_workspace_size(const DecodeArgs& args, size_t* bytes);
 Status select_kernel(const AttentionArgs& args, bool varlen, Kernel* kernel);
 Status select_kernel(const DecodeArgs& args, Kernel* kernel);
 
-// Build information: whether the CUDA backend was compiled in, and how many CUDA devices exist.
+// Build information: whether the CUDA backend was compiled in, whether this library holds
+// `kernel` (the CPU kernels and kAuto always; a CUDA kernel when compiled in, see
+// SFA_CUDA_KERNELS), and how many CUDA devices exist.
 bool built_with_cuda();
+bool kernel_built(Kernel kernel);
 int cuda_device_count();  // 0 without CUDA or without a device
 
 }  // namespace sfa

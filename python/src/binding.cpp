@@ -21,7 +21,6 @@
 #include <string>
 #include <vector>
 
-#include "cuda/cuda_backend.h"
 #include "sfa/sfa.h"
 
 #ifdef SFA_PYTHON_CUDA
@@ -292,9 +291,7 @@ std::vector<std::string> kernels() {
                              sfa::Kernel::kStandard,     sfa::Kernel::kFa1,      sfa::Kernel::kFa2,
                              sfa::Kernel::kDecode,       sfa::Kernel::kFa2Mma,   sfa::Kernel::kDecodeFast};
   for (sfa::Kernel k : all) {
-    const bool cpu = k == sfa::Kernel::kCpuReference || k == sfa::Kernel::kCpuFlash ||
-                     k == sfa::Kernel::kCpuDecode;
-    if (cpu || sfa::cuda::has_kernel(k)) names.emplace_back(sfa::kernel_name(k));
+    if (sfa::kernel_built(k)) names.emplace_back(sfa::kernel_name(k));
   }
   return names;
 }

@@ -192,6 +192,9 @@ Status select_kernel(const DecodeArgs& args, Kernel* kernel) {
 }
 
 bool built_with_cuda() { return cuda::built(); }
+bool kernel_built(Kernel kernel) {
+  return kernel == Kernel::kAuto || is_cpu_kernel(kernel) || cuda::has_kernel(kernel);
+}
 int cuda_device_count() { return cuda::device_count(); }
 
 }  // namespace sfa

@@ -18,10 +18,6 @@ Status unsupported(Kernel k, const std::string& why) {
   return Status(StatusCode::kUnsupported, std::string("kernel '") + kernel_name(k) + "': " + why);
 }
 
-bool is_cpu_kernel(Kernel k) {
-  return k == Kernel::kCpuReference || k == Kernel::kCpuFlash || k == Kernel::kCpuDecode;
-}
-
 bool is_half(DType d) { return d == DType::kFloat16 || d == DType::kBFloat16; }
 
 // Head dims the tensor-core prefill kernel is instantiated for.
@@ -126,6 +122,10 @@ Status first_supported(std::initializer_list<Kernel> order, Supports supports, K
 }
 
 }  // namespace
+
+bool is_cpu_kernel(Kernel k) {
+  return k == Kernel::kCpuReference || k == Kernel::kCpuFlash || k == Kernel::kCpuDecode;
+}
 
 Status select_attention(const AttentionProblem& p, Device device, bool varlen, Kernel requested,
                         Kernel* kernel) {

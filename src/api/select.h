@@ -8,6 +8,9 @@
 
 namespace sfa {
 
+// Whether `kernel` belongs to the CPU backend.
+bool is_cpu_kernel(Kernel kernel);
+
 // Maps validated arguments (+ the device's properties) to a kernel. A named kernel that cannot
 // serve the arguments yields kUnsupported with the reason; kAuto picks the fastest that can.
 Status select_attention(const AttentionProblem& p, Device device, bool varlen, Kernel requested,

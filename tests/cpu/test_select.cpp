@@ -264,5 +264,18 @@ TEST(BuildInfo, CpuOnlyWithoutDevices) {
   EXPECT_EQ(gpu_available(), built_with_cuda() && cuda_device_count() > 0);
 }
 
+TEST(BuildInfo, KernelBuilt) {
+  for (Kernel k : {Kernel::kAuto, Kernel::kCpuReference, Kernel::kCpuFlash, Kernel::kCpuDecode}) {
+    EXPECT_TRUE(kernel_built(k)) << kernel_name(k);
+  }
+  for (Kernel k : {Kernel::kStandard, Kernel::kFa1, Kernel::kFa2, Kernel::kDecode, Kernel::kFa2Mma,
+                   Kernel::kDecodeFast}) {
+    if (!built_with_cuda()) {
+      EXPECT_FALSE(kernel_built(k)) << kernel_name(k);
+    }
+  }
+  EXPECT_FALSE(kernel_built(static_cast<Kernel>(999)));
+}
+
 }  // namespace
 }  // namespace sfa::testing

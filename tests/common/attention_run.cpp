@@ -287,24 +287,10 @@ Status AttentionRun::run(Kernel kernel, void* stream) {
 
 CaseResult AttentionRun::verify(Kernel reference) {
   Impl& m = *impl_;
-  CaseResult r;
-  r.seed = m.seed;
-  r.description = m.c.describe();
-  r.kernel = m.last_kernel;
-  r.reference = reference;
-  r.tolerance = tolerance(m.c.dtype);
-  r.lse_tolerance = lse_tolerance(m.c.dtype);
-  if (!(r.status = detail::synchronize(m.device))) return r;
-  if (!(r.status = m.out.download())) return r;
-  if (!(r.status = m.lse.download(m.lse_host.data(), m.lse_host.size() * sizeof(float)))) return r;
-  auto it = m.references.find(reference);
-  if (it == m.references.end()) {
-    Impl::Reference ref;
-    ref.status = m.compute_reference(reference, &ref);
-    it = m.references.emplace(reference, std::move(ref)).first;
-  }
-  const Impl::Reference& ref = it->second;
-  if (!(r.status = ref.status)) return r;
+  CaseResult r = detail::start_result(m.c, m.last_kernel, reference, m.seed);
+  const Impl::Reference* found = detail::outputs_and_reference(m, reference, &r);
+  if (found == nullptr) return r;
+  const Impl::Reference& ref = *found;
 
   // Compare every element a sequence owns; count NaN (never written) separately.
   detail::ErrorAccumulator acc;

@@ -10,19 +10,35 @@
 #include "testing.h"
 
 namespace sfa::testing {
-namespace {
 
-AttentionCase attn(DType t, int b, int sq, int sk, int h, int hkv, int d) {
+AttentionCase attention_case(DType t, int batch, int seqlen_q, int seqlen_k, int heads, int heads_kv,
+                             int head_dim) {
   AttentionCase c;
   c.dtype = t;
-  c.batch = b;
-  c.seqlen_q = sq;
-  c.seqlen_k = sk;
-  c.heads = h;
-  c.heads_kv = hkv;
-  c.head_dim = d;
+  c.batch = batch;
+  c.seqlen_q = seqlen_q;
+  c.seqlen_k = seqlen_k;
+  c.heads = heads;
+  c.heads_kv = heads_kv;
+  c.head_dim = head_dim;
   return c;
 }
+
+DecodeCase decode_case(DType t, int batch, int seqlen_q, int heads, int heads_kv, int head_dim, int kv_len) {
+  DecodeCase c;
+  c.dtype = t;
+  c.batch = batch;
+  c.seqlen_q = seqlen_q;
+  c.heads = heads;
+  c.heads_kv = heads_kv;
+  c.head_dim = head_dim;
+  c.kv_len = kv_len;
+  return c;
+}
+
+namespace {
+
+constexpr auto attn = attention_case;
 
 AttentionCase causal(AttentionCase c) {
   c.causal = true;
@@ -47,17 +63,8 @@ AttentionCase strided(AttentionCase c) {
   return c;
 }
 
-DecodeCase dec(DType t, int b, int sq, int h, int hkv, int d, int kv) {
-  DecodeCase c;
-  c.dtype = t;
-  c.batch = b;
-  c.seqlen_q = sq;
-  c.heads = h;
-  c.heads_kv = hkv;
-  c.head_dim = d;
-  c.kv_len = kv;
-  return c;
-}
+constexpr auto dec = decode_case;
+
 DecodeCase paged(DecodeCase c, int page_size) {
   c.page_size = page_size;
   return c;

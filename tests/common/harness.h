@@ -139,4 +139,35 @@ bool is_cpu_kernel(Kernel k);
 // The device a reference kernel runs on, given the run's device.
 Status reference_device(Kernel reference, Device run_device, Device* device);
 
+// A result that names its case, kernel and bounds before anything is compared.
+template <typename Case>
+CaseResult start_result(const Case& c, Kernel kernel, Kernel reference, uint64_t seed) {
+  CaseResult r;
+  r.seed = seed;
+  r.description = c.describe();
+  r.kernel = kernel;
+  r.reference = reference;
+  r.tolerance = tolerance(c.dtype);
+  r.lse_tolerance = lse_tolerance(c.dtype);
+  return r;
+}
+
+// The first half of AttentionRun::verify and DecodeRun::verify: wait for the kernel, bring its
+// outputs to the host, and compute (once per reference kernel, then cached) the reference.
+// Returns the reference, or nullptr with r->status saying why.
+template <typename Impl>
+const typename Impl::Reference* outputs_and_reference(Impl& m, Kernel reference, CaseResult* r) {
+  if (!(r->status = synchronize(m.device))) return nullptr;
+  if (!(r->status = m.out.download())) return nullptr;
+  if (!(r->status = m.lse.download(m.lse_host.data(), m.lse_host.size() * sizeof(float)))) return nullptr;
+  auto it = m.references.find(reference);
+  if (it == m.references.end()) {
+    typename Impl::Reference ref;
+    ref.status = m.compute_reference(reference, &ref);
+    it = m.references.emplace(reference, std::move(ref)).first;
+  }
+  if (!(r->status = it->second.status)) return nullptr;
+  return &it->second;
+}
+
 }  // namespace sfa::testing::detail

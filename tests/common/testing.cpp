@@ -8,6 +8,8 @@
 #include <random>
 #include <sstream>
 
+#include "harness.h"
+
 namespace sfa::testing {
 namespace {
 
@@ -91,30 +93,24 @@ double lse_tolerance(DType) {
   return 1e-4;
 }
 
-CaseResult run_attention_case(const AttentionCase& c, Kernel kernel, Device device, uint64_t seed) {
-  std::unique_ptr<AttentionRun> run;
-  CaseResult r;
-  r.seed = seed;
-  r.description = c.describe();
-  r.kernel = kernel;
-  r.tolerance = tolerance(c.dtype);
-  r.lse_tolerance = lse_tolerance(c.dtype);
-  if (!(r.status = AttentionRun::create(c, device, seed, &run))) return r;
+namespace {
+// Create, run, verify; a failure before verification still returns a result naming the case.
+template <typename Run, typename Case>
+CaseResult run_case(const Case& c, Kernel kernel, Device device, uint64_t seed) {
+  std::unique_ptr<Run> run;
+  CaseResult r = detail::start_result(c, kernel, Kernel::kCpuReference, seed);
+  if (!(r.status = Run::create(c, device, seed, &run))) return r;
   if (!(r.status = run->run(kernel))) return r;
   return run->verify();
 }
+}  // namespace
+
+CaseResult run_attention_case(const AttentionCase& c, Kernel kernel, Device device, uint64_t seed) {
+  return run_case<AttentionRun>(c, kernel, device, seed);
+}
 
 CaseResult run_decode_case(const DecodeCase& c, Kernel kernel, Device device, uint64_t seed) {
-  std::unique_ptr<DecodeRun> run;
-  CaseResult r;
-  r.seed = seed;
-  r.description = c.describe();
-  r.kernel = kernel;
-  r.tolerance = tolerance(c.dtype);
-  r.lse_tolerance = lse_tolerance(c.dtype);
-  if (!(r.status = DecodeRun::create(c, device, seed, &run))) return r;
-  if (!(r.status = run->run(kernel))) return r;
-  return run->verify();
+  return run_case<DecodeRun>(c, kernel, device, seed);
 }
 
 uint64_t next_seed() {

@@ -58,6 +58,11 @@ struct DecodeCase {
   std::string describe() const;
 };
 
+// A case with the given shape and every other field at its default.
+AttentionCase attention_case(DType dtype, int batch, int seqlen_q, int seqlen_k, int heads, int heads_kv,
+                             int head_dim);
+DecodeCase decode_case(DType dtype, int batch, int seqlen_q, int heads, int heads_kv, int head_dim, int kv_len);
+
 // GoogleTest prints parameters through these (instead of a byte dump).
 inline void PrintTo(const AttentionCase& c, std::ostream* os) { *os << c.describe(); }
 inline void PrintTo(const DecodeCase& c, std::ostream* os) { *os << c.describe(); }

@@ -24,17 +24,7 @@ constexpr Kernel kKernel = Kernel::kDecodeFast;
 // returns how many ran.
 int run_cases(const std::vector<DecodeCase>& cases) { return run_served_cases(kKernel, cases); }
 
-DecodeCase make_case(DType t, int batch, int seqlen_q, int heads, int heads_kv, int head_dim, int kv) {
-  DecodeCase c;
-  c.dtype = t;
-  c.batch = batch;
-  c.seqlen_q = seqlen_q;
-  c.heads = heads;
-  c.heads_kv = heads_kv;
-  c.head_dim = head_dim;
-  c.kv_len = kv;
-  return c;
-}
+constexpr auto make_case = decode_case;
 
 // Shapes the shared table does not reach: more than one row tile (64 packed rows), MQA, the
 // largest head dim with the most splits, a window shorter than a tile, fp16 scores near overflow.

@@ -25,17 +25,7 @@ constexpr int kHeadDims[] = {32, 64, 96, 128, 192, 256};
 // Runs every case fa2_mma supports; returns how many ran.
 int run_cases(const std::vector<AttentionCase>& cases) { return run_served_cases(kKernel, cases); }
 
-AttentionCase make_case(DType t, int batch, int sq, int sk, int heads, int heads_kv, int d) {
-  AttentionCase c;
-  c.dtype = t;
-  c.batch = batch;
-  c.seqlen_q = sq;
-  c.seqlen_k = sk;
-  c.heads = heads;
-  c.heads_kv = heads_kv;
-  c.head_dim = d;
-  return c;
-}
+constexpr auto make_case = attention_case;
 
 // Every head dim with several query and key tiles, ragged ends, and each mask kind; `small`
 // keeps the sequences short for the sanitizer.

@@ -6,7 +6,7 @@ refuses GQA is timed on k/v with repeated heads instead (marked "repeat"). Timed
 decode_fast_timing: CUDA events around one call, the L2 flushed by a 256 MB write before each,
 median of --reps. GB/s = bytes of the original K and V / time.
 
-usage: python3 decode_fast_torch.py [--reps N] [--csv FILE] [--quick]
+usage: python3 decode_fast_torch.py [--reps N] [--csv FILE] [--quick] [--points b/h/hkv/kv,...]
 """
 import argparse
 import csv
@@ -49,7 +49,9 @@ def main():
     parser.add_argument("--reps", type=int, default=30)
     parser.add_argument("--csv", default="decode_fast_torch.csv")
     parser.add_argument("--quick", action="store_true")
+    parser.add_argument("--points", default="", help="only these grid points, b/h/hkv/kv,... (as decode_fast_timing)")
     args = parser.parse_args()
+    only = {tuple(int(x) for x in p.split("/")) for p in args.points.split(",") if p}
     flush = torch.empty(FLUSH_BYTES, dtype=torch.uint8, device="cuda")
     backends = {"flash": SDPBackend.FLASH_ATTENTION, "cudnn": SDPBackend.CUDNN_ATTENTION}
     with open(args.csv, "w", newline="") as f:
@@ -57,6 +59,8 @@ def main():
         out.writerow(["batch", "heads", "heads_kv", "kv", "backend", "gqa_mode", "us", "gbps"])
         print(f"{'batch':>6} {'heads':>6} {'kv':>7} | {'flash GB/s':>11} {'cudnn GB/s':>11}")
         for b, h, hkv, kv in grid(args.quick):
+            if only and (b, h, hkv, kv) not in only:
+                continue
             q = torch.randn(b, h, 1, HEAD_DIM, device="cuda", dtype=torch.bfloat16)
             k = torch.randn(b, hkv, kv, HEAD_DIM, device="cuda", dtype=torch.bfloat16)
             v = torch.randn(b, hkv, kv, HEAD_DIM, device="cuda", dtype=torch.bfloat16)

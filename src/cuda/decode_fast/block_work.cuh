@@ -34,12 +34,13 @@ __device__ __forceinline__ KeyRange query_keys(const DecodeProblem& p, int i, in
   return visible_keys(i, p.seqlen_q, len, p.window_left, /*window_right=*/0);
 }
 
-// Which (b, h_kv, split, row tile) this block owns. The split varies fastest: the splits of one
-// (b, h_kv, row tile) are consecutive blocks, as a thread-block cluster needs them.
-__device__ __forceinline__ BlockWork block_coords(const SplitParams& prm) {
+// Which (b, h_kv, split, row tile) work item `item` is (the block index, or a persistent block's
+// item). The split varies fastest: the splits of one (b, h_kv, row tile) are consecutive blocks,
+// as a thread-block cluster needs them.
+__device__ __forceinline__ BlockWork block_coords(const SplitParams& prm, int item) {
   const DecodeProblem& p = prm.p;
   BlockWork w;
-  int idx = static_cast<int>(blockIdx.x);  // the launcher keeps the grid below 2^31
+  int idx = item;  // the launcher keeps the item count below 2^31
   int next = prm.splits.div(idx);
   w.split = idx - next * p.num_splits;
   idx = next;

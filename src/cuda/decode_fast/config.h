@@ -81,27 +81,27 @@ struct SplitConfig {
   // 128-byte L2 lines per K (or V) row.
   static constexpr int kLinesPerRow = cmax(1, kHeadDim * kElementBytes / 128);
 
-  // Epilogue, reusing the pipeline's bytes: per warp, normalised O rows (float, padded by 8 to
-  // spread banks) and lse; per row, the warps' merge weights and the block's lse.
+  // Epilogue: each warp's normalised O rows (float, padded by 8 to spread banks) in the warp's own
+  // pipeline bytes (a warp reuses them once its own last tile is consumed: no block barrier before
+  // the write); after the pipeline and the page masks, per row the warps' lse.
   static constexpr int kMergeRowStride = kHeadDim + 8;
   static constexpr size_t kPipelineBytes = size_t(kWarps) * kStages * kStageBytes;
-  static constexpr int kMergeOFloats = kWarps * kRows * kMergeRowStride;  // sO
-  static constexpr int kMergeLseFloats = kWarps * kRows;                  // sLse
-  static constexpr int kMergeWeightFloats = kRows * kWarps;               // sW
-  static constexpr size_t kMergeBytes =
-      size_t(kMergeOFloats + kMergeLseFloats + kMergeWeightFloats + kRows) * sizeof(float);
-  static constexpr size_t kDataBytes = cmax(kPipelineBytes, kMergeBytes);
+  static constexpr int kMergeWarpStride = kStages * kStageBytes / int(sizeof(float));  // floats per warp's sO
+  static constexpr int kMergeLseFloats = kRows * kWarps;                                // sLse
+  static constexpr size_t kDataBytes = kPipelineBytes;
   static constexpr size_t kMaskBytes = size_t(kWarps) * kStages * sizeof(uint32_t);
-  static constexpr size_t kSmemBytes = kDataBytes + kMaskBytes;
-  static_assert(kWarps % 4 == 0, "merge weights are read as float4");
-  static_assert(kRows * kWarps <= kThreads, "one thread per (row, warp) merge weight");
-  static_assert(kMergeOFloats % 4 == 0 && kMergeLseFloats % 4 == 0, "sW must stay 16-byte aligned");
+  static constexpr size_t kSmemBytes = kDataBytes + kMaskBytes + size_t(kMergeLseFloats) * sizeof(float);
+  static_assert(kRows * kMergeRowStride <= kMergeWarpStride, "a warp's O rows fit in its pipeline bytes");
+  static_assert(kSmemBytes % 16 == 0, "the cluster kernel's inbox after it takes 16-byte stores");
 
   // Cluster kernel: an inbox its peers write their partial rows and lse into (cluster_kernel.cuh),
   // after the bytes of the split kernel, never overlapping the pipeline (peers may write while
   // this block still streams its tiles).
-  static constexpr size_t kInboxBytes = size_t(kInboxSlots) * (kHeadDim + 1) * sizeof(float);
-  static constexpr size_t kClusterSmemBytes = kSmemBytes + kInboxBytes;
+  static constexpr uint32_t kInboxRowBytes = (kHeadDim + 1) * sizeof(float);  // a pushed row: O and lse
+  static constexpr size_t kInboxBytes = size_t(kInboxSlots) * kInboxRowBytes;
+  static constexpr size_t kInboxBarrierOffset = kSmemBytes + kInboxBytes;  // the inbox's mbarrier (8 bytes)
+  static constexpr size_t kClusterSmemBytes = kInboxBarrierOffset + 16;
+  static_assert(kInboxBarrierOffset % 8 == 0, "an mbarrier is 8-byte aligned");
   static constexpr int kSmemReservedPerBlock = 1024;  // the runtime's share of each block's smem
   static constexpr int kBlocksPerSm = int(kSmemPerSm / (kClusterSmemBytes + kSmemReservedPerBlock));
   static_assert(kBlocksPerSm >= 1, "decode_fast: a block must fit in one SM's shared memory");

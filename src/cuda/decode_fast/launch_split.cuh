@@ -28,7 +28,9 @@ constexpr int kMaxCachedDevices = 16;
 //    faster at 34-134 MB on the 50 MB L2, no change at 268 MB, 1-4% slower from 537 MB);
 //  - the first tiles are prefetched before the length arrives when the grid fills at most
 //    1 / kPrefetchMaxSmShare of the SMs (0.3-0.5 us off a latency-bound batch-1 step; at
-//    batch 16 / kv 1k, 128 blocks, the early burst cost 0.7-1 us).
+//    batch 16 / kv 1k, 128 blocks, the early burst cost 0.7-1 us), and when it takes more than
+//    one wave (the later waves' blocks start while others stream: 1.0% off batch 64 / kv 1k,
+//    512 blocks, 0.3% off batch 16 / 32 KV heads / kv 1k).
 constexpr int64_t kEvictFirstMaxL2 = 4;
 constexpr int kPrefetchMaxSmShare = 2;
 
@@ -53,7 +55,7 @@ inline SplitParams split_params(const DecodeProblem& p, const DeviceInfo& info, 
   SplitParams prm(p);
   const int64_t kv_bytes = 2 * static_cast<int64_t>(p.batch) * p.capacity * p.heads_kv * p.head_dim * kElementBytes;
   prm.evict_first = kv_bytes <= kEvictFirstMaxL2 * l2_cache_bytes();
-  prm.prefetch_start = blocks * kPrefetchMaxSmShare <= info.sm_count;
+  prm.prefetch_start = blocks * kPrefetchMaxSmShare <= info.sm_count || blocks > info.sm_count;
   return prm;
 }
 
@@ -70,7 +72,7 @@ int max_active_clusters(int splits) {
   if (cached && cache[device][splits].load(std::memory_order_relaxed) > 0) {
     return cache[device][splits].load(std::memory_order_relaxed) - 1;
   }
-  auto kernel = decode_fast_cluster_kernel<Element, kHeadDim>;
+  auto kernel = decode_fast_cluster_kernel<Element, kHeadDim, /*kGeneral=*/true>;  // the variants' occupancy is the same
   int n = 0;
   cudaLaunchConfig_t config = {};
   config.gridDim = dim3(static_cast<unsigned>(splits));
@@ -108,23 +110,13 @@ bool use_cluster_kernel(const DecodeProblem& p, const DeviceInfo& info, int64_t 
   return (blocks + clustered - 1) / clustered <= (blocks + plain - 1) / plain;
 }
 
-template <typename Element, int kHeadDim>
-Status launch_split(const DecodeProblem& p, const DeviceInfo& info, cudaStream_t stream, bool* merged) {
+// One variant's launch: the cluster kernel where it applies, else the split kernel.
+template <typename Element, int kHeadDim, bool kGeneral>
+Status launch_variant(const DecodeProblem& p, const DeviceInfo& info, cudaStream_t stream, int64_t blocks,
+                      bool* merged) {
   using Cfg = SplitConfig<kHeadDim>;
-  *merged = false;
-  if (Cfg::kSmemBytes > info.smem_per_block_optin) {
-    return Status(StatusCode::kUnsupported,
-                  "kernel 'decode_fast': needs " + std::to_string(Cfg::kSmemBytes) +
-                      " bytes of shared memory per block, the device allows " +
-                      std::to_string(info.smem_per_block_optin));
-  }
-  const int64_t blocks = static_cast<int64_t>(p.batch) * p.heads_kv * p.num_splits * row_tiles(p);
-  if (blocks > INT32_MAX) {
-    return Status(StatusCode::kUnsupported, "kernel 'decode_fast': batch * heads_kv * num_splits * row tiles = " +
-                                                std::to_string(blocks) + " exceeds the grid limit 2^31 - 1");
-  }
   if (use_cluster_kernel<Element, kHeadDim>(p, info, blocks)) {
-    auto kernel = decode_fast_cluster_kernel<Element, kHeadDim>;
+    auto kernel = decode_fast_cluster_kernel<Element, kHeadDim, kGeneral>;
     SFA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                       static_cast<int>(Cfg::kClusterSmemBytes)));
     if (p.num_splits > kMaxPortableClusterSplits) {
@@ -146,11 +138,34 @@ Status launch_split(const DecodeProblem& p, const DeviceInfo& info, cudaStream_t
     *merged = true;
     return check_launch("decode_fast cluster kernel");
   }
-  auto kernel = decode_fast_split_kernel<Element, kHeadDim>;
+  auto kernel = decode_fast_split_kernel<Element, kHeadDim, kGeneral>;
   SFA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     static_cast<int>(Cfg::kSmemBytes)));
   kernel<<<static_cast<unsigned>(blocks), Cfg::kThreads, Cfg::kSmemBytes, stream>>>(split_params(p, info, blocks));
   return check_launch("decode_fast split kernel");
+}
+
+template <typename Element, int kHeadDim>
+Status launch_split(const DecodeProblem& p, const DeviceInfo& info, cudaStream_t stream, bool* merged) {
+  using Cfg = SplitConfig<kHeadDim>;
+  *merged = false;
+  if (Cfg::kSmemBytes > info.smem_per_block_optin) {
+    return Status(StatusCode::kUnsupported,
+                  "kernel 'decode_fast': needs " + std::to_string(Cfg::kSmemBytes) +
+                      " bytes of shared memory per block, the device allows " +
+                      std::to_string(info.smem_per_block_optin));
+  }
+  const int64_t blocks = static_cast<int64_t>(p.batch) * p.heads_kv * p.num_splits * row_tiles(p);
+  if (blocks > INT32_MAX) {
+    return Status(StatusCode::kUnsupported, "kernel 'decode_fast': batch * heads_kv * num_splits * row tiles = " +
+                                                std::to_string(blocks) + " exceeds the grid limit 2^31 - 1");
+  }
+  // The common decode step (contiguous cache, no softcap) runs the variant without the paged
+  // loader and the softcap code.
+  if (p.block_table == nullptr && !(p.softcap > 0.0f)) {
+    return launch_variant<Element, kHeadDim, false>(p, info, stream, blocks, merged);
+  }
+  return launch_variant<Element, kHeadDim, true>(p, info, stream, blocks, merged);
 }
 
 }  // namespace sfa::cuda::decode_fast

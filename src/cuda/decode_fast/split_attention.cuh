@@ -12,17 +12,22 @@
 //        no block-wide barrier.
 //   S = Q K^T and O += P V run on tensor cores (mma.m16n8k16, float32 accumulation); the
 //        softmax is float32 in the base-2 domain (OnlineSoftmax, common/attention_math.h).
-//   The warps' (O / l, lse) meet in shared memory; MergeState gives each row the warps' weights
-//   (sW) and the block's lse (sRowLse); block_output() hands each row's merged O to the kernel.
+//   The warps' (O / l, lse) meet in shared memory after the block's one barrier; block_output()
+//   merges them per row (the MergeState merge, every warp's weight at once from the row's warp
+//   lse in registers) and hands each row's merged O and lse to the kernel.
 // The block's key ranges come from block_work.cuh, the tile copies from kv_loader.cuh.
 //
 // Shared memory (the kernel's dynamic smem, SplitConfig::kSmemBytes from its start):
 //   main loop: per warp, kStages stages of [K tile | V tile], each kBlockN x head_dim 16-bit
 //              values; a row's 16-byte chunk c is stored at chunk c ^ (row % 8), which makes the
 //              ldmatrix reads of 8 rows conflict-free;
-//   epilogue:  the same bytes reused as per-warp normalised O sO [kWarps][kRows][head_dim + 8]
-//              (float), sLse [kWarps][kRows], sW [kRows][kWarps], sRowLse [kRows];
-//   always:    per (warp, stage) a 32-bit mask of tile keys whose page index was out of range.
+//   epilogue:  each warp's own stages reused as its normalised O rows sO [kRows][head_dim + 8]
+//              (float; warp wp's at sO + wp * kMergeWarpStride), written as soon as the warp's
+//              last tile is consumed;
+//   always:    per (warp, stage) a 32-bit mask of tile keys whose page index was out of range;
+//              then each warp's lse per row, sLse [kRows][kWarps].
+// Variants: kGeneral = false is the common decode step (contiguous cache, no softcap): no paged
+// loader and no softcap code on the path, which is fetched cold after every L2 flush.
 #pragma once
 
 #include <cuda_runtime.h>
@@ -43,15 +48,10 @@ namespace sfa::cuda::decode_fast {
 // The epilogue's views of shared memory.
 template <typename Cfg>
 struct MergeSmem {
-  float* sO;       // [kWarps][kRows][kMergeRowStride]: each warp's O / l
-  float* sLse;     // [kWarps][kRows]: each warp's lse
-  float* sW;       // [kRows][kWarps]: the weight of each warp's row in the block's row
-  float* sRowLse;  // [kRows]: the block's lse of each row
+  float* sO;    // [kWarps][kRows][kMergeRowStride], warp stride kMergeWarpStride: each warp's O / l
+  float* sLse;  // [kRows][kWarps]: each warp's lse of each row
   __device__ __forceinline__ explicit MergeSmem(unsigned char* smem)
-      : sO(reinterpret_cast<float*>(smem)),
-        sLse(sO + Cfg::kMergeOFloats),
-        sW(sLse + Cfg::kMergeLseFloats),
-        sRowLse(sW + Cfg::kMergeWeightFloats) {}
+      : sO(reinterpret_cast<float*>(smem)), sLse(reinterpret_cast<float*>(smem + Cfg::kDataBytes + Cfg::kMaskBytes)) {}
 };
 
 // A's fragments of S = Q K^T for this thread's rows g and g + 8, loaded once. Rows past the
@@ -88,7 +88,7 @@ struct ThreadRows {
 };
 
 // One warp tile: S = Q K^T, mask, online softmax, O += P V.
-template <typename Element, typename Cfg>
+template <typename Element, typename Cfg, bool kGeneral>
 __device__ __forceinline__ void attend_tile(const DecodeProblem& p, const BlockWork& w,
                                             const ThreadRows& rows, int lane, int key0,
                                             uint32_t s_stage, uint32_t bad_page,
@@ -108,7 +108,7 @@ __device__ __forceinline__ void attend_tile(const DecodeProblem& p, const BlockW
   }
 
   // Scale into the log2 domain (softcap first); mask keys a row does not see.
-  if (p.softcap > 0.0f) {
+  if (kGeneral && p.softcap > 0.0f) {
 #pragma unroll
     for (int j = 0; j < 2; ++j) {
 #pragma unroll
@@ -122,7 +122,7 @@ __device__ __forceinline__ void attend_tile(const DecodeProblem& p, const BlockW
       for (int e = 0; e < 4; ++e) rS[j].x[e] *= scale_log2;
     }
   }
-  if (key0 < w.full_lo || key0 + Cfg::kBlockN > w.full_hi || bad_page != 0) {
+  if (key0 < w.full_lo || key0 + Cfg::kBlockN > w.full_hi || (kGeneral && bad_page != 0)) {
 #pragma unroll
     for (int j = 0; j < 2; ++j) {
 #pragma unroll
@@ -130,7 +130,7 @@ __device__ __forceinline__ void attend_tile(const DecodeProblem& p, const BlockW
         const int in_tile = 8 * j + 2 * (lane % 4) + e % 2;
         const int key = key0 + in_tile;
         const int half = e / 2;
-        if (key < rows.lo[half] || key >= rows.hi[half] || ((bad_page >> in_tile) & 1u)) {
+        if (key < rows.lo[half] || key >= rows.hi[half] || (kGeneral && ((bad_page >> in_tile) & 1u))) {
           rS[j].x[e] = -INFINITY;
         }
       }
@@ -181,9 +181,9 @@ __device__ __forceinline__ void attend_tile(const DecodeProblem& p, const BlockW
 
 
 // The block's attention: every warp's tiles through its cp.async pipeline, then the warps' results
-// merged per row into shared memory (MergeSmem: sO, sW, sRowLse). w comes from block_coords; its
-// key ranges are filled in here.
-template <typename Element, typename Cfg>
+// (O / l and lse per row) in shared memory (MergeSmem) for block_output. w comes from
+// block_coords; its key ranges are filled in here.
+template <typename Element, typename Cfg, bool kGeneral>
 __device__ __forceinline__ void attend_block(const SplitParams& prm, BlockWork& w, unsigned char* smem) {
   const DecodeProblem& p = prm.p;
   const int lane = threadIdx.x % kWarpSize;
@@ -196,7 +196,7 @@ __device__ __forceinline__ void attend_block(const SplitParams& prm, BlockWork& 
   if (prm.prefetch_start) {
     BlockWork spec = w;
     block_keys(prm, static_cast<int>(p.capacity), &spec);
-    prefetch_first_tiles<Element, Cfg>(prm, spec);
+    prefetch_first_tiles<Element, Cfg, kGeneral>(prm, spec);
   }
   block_keys(prm, len, &w);
   ThreadRows rows;
@@ -215,7 +215,7 @@ __device__ __forceinline__ void attend_block(const SplitParams& prm, BlockWork& 
   const uint32_t s_warp = smem_address(smem) + warp * Cfg::kStages * Cfg::kStageBytes;
   uint32_t* s_mask = reinterpret_cast<uint32_t*>(smem + Cfg::kDataBytes) + warp * Cfg::kStages;
   auto tile_key0 = [&](int it) { return w.tile_base + (warp + it * Cfg::kWarps) * Cfg::kBlockN; };
-  const bool tile_pages = p.block_table != nullptr && p.page_size % Cfg::kBlockN == 0;
+  const bool tile_pages = kGeneral && p.block_table != nullptr && p.page_size % Cfg::kBlockN == 0;
   int pages = -1, pages_next = -1;  // lane j: page of the warp's tile (32 * batch + j), this batch and the next
   const uint64_t policy = stream_policy(prm.evict_first);
 
@@ -234,24 +234,24 @@ __device__ __forceinline__ void attend_block(const SplitParams& prm, BlockWork& 
       }
       const int page = __shfl_sync(0xffffffffu, pages, ahead % kWarpSize);
       const int stage = ahead % Cfg::kStages;
-      load_kv_tile<Element, Cfg>(prm, w, lane, tile_key0(ahead), page, s_warp + stage * Cfg::kStageBytes,
-                                 s_mask + stage, policy);
+      load_kv_tile<Element, Cfg, kGeneral>(prm, w, lane, tile_key0(ahead), page, s_warp + stage * Cfg::kStageBytes,
+                                           s_mask + stage, policy);
     }
     cp_async_commit();  // an empty group past the last tile keeps the group count fixed
     if (it < 0) continue;
     cp_async_wait<Cfg::kStages - 1>();
     __syncwarp();  // every lane's copies of tile `it` (and its page mask) are visible to the warp
     const int stage = it % Cfg::kStages;
-    const uint32_t bad_page = p.block_table != nullptr ? s_mask[stage] : 0u;
-    attend_tile<Element, Cfg>(p, w, rows, lane, tile_key0(it), s_warp + stage * Cfg::kStageBytes,
-                              bad_page, rQ, softmax, rO);
+    const uint32_t bad_page = kGeneral && p.block_table != nullptr ? s_mask[stage] : 0u;
+    attend_tile<Element, Cfg, kGeneral>(p, w, rows, lane, tile_key0(it), s_warp + stage * Cfg::kStageBytes,
+                                        bad_page, rQ, softmax, rO);
     __syncwarp();  // every lane is done reading this stage before a later iteration refills it
   }
   cp_async_wait<0>();
 
-  // Each warp's rows: l summed over the quad, then O / l and lse into shared memory.
+  // Each warp's rows: l summed over the quad, then O / l into the warp's own stages (every lane
+  // is past its last tile) and lse into sLse.
   const MergeSmem<Cfg> s(smem);
-  __syncthreads();  // every warp is done with the pipeline buffers that the merge area reuses
 #pragma unroll
   for (int half = 0; half < 2; ++half) {
     float l = softmax[half].l;
@@ -260,54 +260,58 @@ __device__ __forceinline__ void attend_block(const SplitParams& prm, BlockWork& 
     softmax[half].l = l;
     const float inv_l = softmax[half].inv_l();
     const int row = lane / 4 + 8 * half;
-    float* dst = s.sO + (warp * Cfg::kRows + row) * Cfg::kMergeRowStride + 2 * (lane % 4);
+    float* dst = s.sO + warp * Cfg::kMergeWarpStride + row * Cfg::kMergeRowStride + 2 * (lane % 4);
 #pragma unroll
     for (int n = 0; n < Cfg::kONTiles; ++n) {
       *reinterpret_cast<float2*>(dst + 8 * n) = make_float2(rO[n].x[2 * half] * inv_l, rO[n].x[2 * half + 1] * inv_l);
     }
-    if (lane % 4 == 0) s.sLse[warp * Cfg::kRows + row] = softmax[half].lse();
+    if (lane % 4 == 0) s.sLse[row * Cfg::kWarps + warp] = softmax[half].lse();
   }
   __syncthreads();  // all warps' partial results are in shared memory
 
-  // The merge weight of (row, warp wp), one thread each, and the block's lse per row (a rolled
-  // loop: this code runs once per block and is fetched cold).
-  if (threadIdx.x < Cfg::kRows * Cfg::kWarps) {
-    const int row = threadIdx.x / Cfg::kWarps;
-    const int wp = threadIdx.x % Cfg::kWarps;
-    MergeState merge;
-#pragma unroll 1
-    for (int i = 0; i < Cfg::kWarps; ++i) merge.add(s.sLse[i * Cfg::kRows + row]);
-    s.sW[threadIdx.x] = merge.weight(s.sLse[wp * Cfg::kRows + row]);
-    if (wp == 0) s.sRowLse[row] = merge.lse();
-  }
-  __syncthreads();  // the weights are visible to every thread
 }
 
-// Calls store(row, col, o) for every stored row of the block (row in the tile, r = row_tile * kRows
-// + row < w.rows) and every 4 columns col..col+3: o = the block's merged O there,
-// sum over warps of sW * sO.
+// Calls store(row, col, o, lse) for every stored row of the block (row in the tile, r = row_tile *
+// kRows + row < w.rows) and every 4 columns col..col+3: o = the block's merged O there, lse the
+// row's merged lse. The merge is MergeState's over the warps (lse = max + log(sum_wp exp(lse_wp -
+// max)), weight_wp = exp(lse_wp - lse); weight 0 and lse -inf for a row no warp saw), with all
+// the row's warp lse in registers at once (independent exponentials, no serial chain and no
+// barrier: one thread per (row, warp) and a barrier for the weights cost about 1 us at batch 1).
 template <typename Cfg, typename Store>
 __device__ __forceinline__ void block_output(const BlockWork& w, const MergeSmem<Cfg>& s, Store&& store) {
   constexpr int kQuads = Cfg::kHeadDim / 4;
-  for (int item = threadIdx.x; item < Cfg::kRows * kQuads; item += Cfg::kThreads) {
+  static_assert(Cfg::kWarps % 4 == 0, "a row's warp lse are read as float4");
+  const int tile_rows = min(kRowsPerBlock, w.rows - w.row_tile * kRowsPerBlock);
+  for (int item = threadIdx.x; item < tile_rows * kQuads; item += Cfg::kThreads) {
     const int row = item / kQuads;
     const int col = (item % kQuads) * 4;
-    if (w.row_tile * kRowsPerBlock + row >= w.rows) continue;
-    float weight[Cfg::kWarps];
+    float lse[Cfg::kWarps];
 #pragma unroll
     for (int wp = 0; wp < Cfg::kWarps; wp += 4) {
-      *reinterpret_cast<float4*>(weight + wp) = *reinterpret_cast<const float4*>(s.sW + row * Cfg::kWarps + wp);
+      *reinterpret_cast<float4*>(lse + wp) = *reinterpret_cast<const float4*>(s.sLse + row * Cfg::kWarps + wp);
     }
+    float mx = lse[0];
+#pragma unroll
+    for (int wp = 1; wp < Cfg::kWarps; ++wp) mx = fmaxf(mx, lse[wp]);
+    float sum = 0.0f;
+#pragma unroll
+    for (int wp = 0; wp < Cfg::kWarps; ++wp) {
+      lse[wp] = mx == -INFINITY ? 0.0f : expf(lse[wp] - mx);  // now the unnormalised weight
+      sum += lse[wp];
+    }
+    const float inv_sum = sum > 0.0f ? 1.0f / sum : 0.0f;
     float4 o = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
 #pragma unroll
     for (int wp = 0; wp < Cfg::kWarps; ++wp) {
-      const float4 ow = *reinterpret_cast<const float4*>(s.sO + (wp * Cfg::kRows + row) * Cfg::kMergeRowStride + col);
-      o.x += weight[wp] * ow.x;
-      o.y += weight[wp] * ow.y;
-      o.z += weight[wp] * ow.z;
-      o.w += weight[wp] * ow.w;
+      const float weight = lse[wp] * inv_sum;
+      const float4 ow =
+          *reinterpret_cast<const float4*>(s.sO + wp * Cfg::kMergeWarpStride + row * Cfg::kMergeRowStride + col);
+      o.x += weight * ow.x;
+      o.y += weight * ow.y;
+      o.z += weight * ow.z;
+      o.w += weight * ow.w;
     }
-    store(row, col, o);
+    store(row, col, o, sum > 0.0f ? mx + logf(sum) : -INFINITY);
   }
 }
 

@@ -5,6 +5,8 @@
 // up to kMaxClusterSplits splits run as clusters instead (cluster_kernel.cuh).
 //
 // Grid:  1-D, blockIdx.x = split + num_splits * (row_tile + row_tiles * (h_kv + heads_kv * b)).
+//        (A persistent grid, 132 blocks looping over the items and prefetching the next item's
+//        first tiles into L2, ran 7% slower at 512 items: docs/decode_fast.md.)
 // Block: kWarps warps (kThreads threads).
 // Shared memory (dynamic): SplitConfig::kSmemBytes, laid out in split_attention.cuh.
 // Workspace (num_splits > 1): partial out float32 [num_splits, batch, seqlen_q, heads, head_dim]
@@ -25,7 +27,7 @@
 
 namespace sfa::cuda::decode_fast {
 
-template <typename Element, int kHeadDim>
+template <typename Element, int kHeadDim, bool kGeneral>
 __global__ void __launch_bounds__(SplitConfig<kHeadDim>::kThreads, SplitConfig<kHeadDim>::kBlocksPerSm)
     decode_fast_split_kernel(const SplitParams prm) {
   using Cfg = SplitConfig<kHeadDim>;
@@ -34,21 +36,20 @@ __global__ void __launch_bounds__(SplitConfig<kHeadDim>::kThreads, SplitConfig<k
   // The combine kernel (a programmatic dependent, sm90) may start launching at once: it waits
   // for this grid's completion before it reads the workspace.
   allow_dependent_launch();
-  BlockWork w = block_coords(prm);
-  attend_block<Element, Cfg>(prm, w, smem);
-  const MergeSmem<Cfg> s(smem);
-  block_output<Cfg>(w, s, [&](int row, int col, float4 o) {
+  BlockWork w = block_coords(prm, static_cast<int>(blockIdx.x));  // the launcher keeps the grid below 2^31
+  attend_block<Element, Cfg, kGeneral>(prm, w, smem);
+  block_output<Cfg>(w, MergeSmem<Cfg>(smem), [&](int row, int col, float4 o, float lse) {
     int i, h;
     row_position(prm, w, row, &i, &h);
     if (p.num_splits == 1) {
       Element* out = static_cast<Element*>(p.out) + w.b * p.out_stride.batch + i * p.out_stride.row +
                      h * p.out_stride.head + col;
       *reinterpret_cast<uint2*>(out) = make_uint2(pack_pair<Element>(o.x, o.y), pack_pair<Element>(o.z, o.w));
-      if (col == 0 && p.lse != nullptr) p.lse[w.b * p.lse_batch_stride + h * p.lse_head_stride + i] = s.sRowLse[row];
+      if (col == 0 && p.lse != nullptr) p.lse[w.b * p.lse_batch_stride + h * p.lse_head_stride + i] = lse;
     } else {
       const int64_t ws_row = ((static_cast<int64_t>(w.split) * p.batch + w.b) * p.seqlen_q + i) * p.heads + h;
       *reinterpret_cast<float4*>(p.workspace_out + ws_row * kHeadDim + col) = o;
-      if (col == 0) p.workspace_lse[ws_row] = s.sRowLse[row];
+      if (col == 0) p.workspace_lse[ws_row] = lse;
     }
   });
 }

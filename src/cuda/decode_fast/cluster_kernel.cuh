@@ -40,7 +40,7 @@
 
 namespace sfa::cuda::decode_fast {
 
-template <typename Element, int kHeadDim, bool kGeneral>
+template <typename Element, int kHeadDim, Variant kVariant>
 __global__ void __launch_bounds__(SplitConfig<kHeadDim>::kThreads, SplitConfig<kHeadDim>::kBlocksPerSm)
     decode_fast_cluster_kernel(const SplitParams prm) {
   using Cfg = SplitConfig<kHeadDim>;
@@ -54,7 +54,7 @@ __global__ void __launch_bounds__(SplitConfig<kHeadDim>::kThreads, SplitConfig<k
   if (threadIdx.x == 0) mbarrier_init_for_cluster(s_bar);
   cluster_arrive_relaxed();  // this block has started: peers may push into its inbox after their wait
   BlockWork w = block_coords(prm, static_cast<int>(blockIdx.x));  // the launcher keeps the grid below 2^31
-  attend_block<Element, Cfg, kGeneral>(prm, w, smem);
+  attend_block<Element, Cfg, kVariant>(prm, w, smem);
 
   const int splits = p.num_splits;
   const int per_owner = prm.splits.div(kRowsPerBlock + splits - 1);

@@ -25,6 +25,18 @@ constexpr int kRowsPerBlock = 16;
 // Bc: keys per warp tile, the K of one m16n8k16 step of O += P V. Splits are whole tiles.
 constexpr int kKeysPerTile = 16;
 
+// The pass-1 kernels come in three variants, each with only the code its launches run (the code is
+// fetched cold after every L2 flush): the common decode step on a contiguous cache, the same on
+// pages of whole tiles, and everything else (softcap, pages smaller than a tile or of other sizes).
+enum class Variant { kContiguous, kTilePages, kGeneral };
+template <Variant kVariant>
+struct VariantTraits {
+  static constexpr bool kContiguous = kVariant != Variant::kTilePages;  // may run on a contiguous cache
+  static constexpr bool kPaged = kVariant != Variant::kContiguous;      // may run on a paged cache
+  static constexpr bool kAnyPages = kVariant == Variant::kGeneral;      // pages of any size
+  static constexpr bool kSoftcap = kVariant == Variant::kGeneral;
+};
+
 constexpr int cmax(int a, int b) { return a > b ? a : b; }
 constexpr size_t cmax(size_t a, size_t b) { return a > b ? a : b; }
 

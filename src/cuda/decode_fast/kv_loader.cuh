@@ -60,9 +60,9 @@ __device__ __forceinline__ void load_kv_tile_small_pages(const SplitParams& prm,
 // chunk lane % kChunksPerRow of rows lane / kChunksPerRow + kRowsPerCopy * c. Positions at or
 // past split_hi are zero-filled, not read. Paged with pages of whole tiles: `page` is the tile's
 // page index (tile_page_batch); a row on a page index outside [0, num_pages) is zero-filled too
-// and flagged in *mask (bit = row in tile) so its scores are masked out. kGeneral = false: the
-// contiguous cache only.
-template <typename Element, typename Cfg, bool kGeneral>
+// and flagged in *mask (bit = row in tile) so its scores are masked out. kVariant: the layouts
+// compiled in (VariantTraits).
+template <typename Element, typename Cfg, Variant kVariant>
 __device__ __forceinline__ void load_kv_tile(const SplitParams& prm, const BlockWork& w, int lane, int key0,
                                              int page, uint32_t s_stage, uint32_t* mask, uint64_t policy) {
   const DecodeProblem& p = prm.p;
@@ -76,7 +76,8 @@ __device__ __forceinline__ void load_kv_tile(const SplitParams& prm, const Block
     cp_async_16_stream(dst, valid ? k_src : k, valid, policy);
     cp_async_16_stream(dst + Cfg::kTileBytes, valid ? v_src : v, valid, policy);
   };
-  if (!kGeneral || p.block_table == nullptr) {
+  using Traits = VariantTraits<kVariant>;
+  if (!Traits::kPaged || (Traits::kContiguous && p.block_table == nullptr)) {
     // Contiguous: row r of the tile is row key0 + r of sequence b.
     const Element* k_src = k + w.k_base + (key0 + row0) * p.k_stride.row + elem;
     const Element* v_src = v + w.v_base + (key0 + row0) * p.v_stride.row + elem;
@@ -86,7 +87,7 @@ __device__ __forceinline__ void load_kv_tile(const SplitParams& prm, const Block
       copy(row, k_src + c * Cfg::kRowsPerCopy * p.k_stride.row, v_src + c * Cfg::kRowsPerCopy * p.v_stride.row,
            key0 + row < w.split_hi);
     }
-  } else if (p.page_size % Cfg::kBlockN == 0) {
+  } else if (!Traits::kAnyPages || p.page_size % Cfg::kBlockN == 0) {
     // The tile lies in one page.
     const bool page_ok = page >= 0 && page < p.num_pages;
     const int in_page = prm.page_size.mod(key0) + row0;
@@ -125,11 +126,11 @@ __device__ __forceinline__ void prefetch_l2(const void* address) {
 // cp.async copies that follow then find their lines in L2 or already on their way. Every prefetched
 // position is below capacity (inside the sequence's rows, or on a page the block table names).
 // Paged: the block-table entries of those tiles instead, the first load the tiles wait on.
-template <typename Element, typename Cfg, bool kGeneral>
+template <typename Element, typename Cfg, Variant kVariant>
 __device__ __forceinline__ void prefetch_first_tiles(const SplitParams& prm, const BlockWork& spec) {
   const DecodeProblem& p = prm.p;
   const int rows = min(spec.n_tiles, Cfg::kPrefetchTiles) * Cfg::kBlockN;
-  if (!kGeneral || p.block_table == nullptr) {
+  if (!VariantTraits<kVariant>::kPaged || (VariantTraits<kVariant>::kContiguous && p.block_table == nullptr)) {
     const Element* k = static_cast<const Element*>(p.k_cache) + spec.k_base;
     const Element* v = static_cast<const Element*>(p.v_cache) + spec.v_base;
     constexpr int kLineElems = Cfg::kHeadDim / Cfg::kLinesPerRow;

@@ -72,7 +72,7 @@ int max_active_clusters(int splits) {
   if (cached && cache[device][splits].load(std::memory_order_relaxed) > 0) {
     return cache[device][splits].load(std::memory_order_relaxed) - 1;
   }
-  auto kernel = decode_fast_cluster_kernel<Element, kHeadDim, /*kGeneral=*/true>;  // the variants' occupancy is the same
+  auto kernel = decode_fast_cluster_kernel<Element, kHeadDim, Variant::kGeneral>;  // the variants' occupancy is the same
   int n = 0;
   cudaLaunchConfig_t config = {};
   config.gridDim = dim3(static_cast<unsigned>(splits));
@@ -111,12 +111,12 @@ bool use_cluster_kernel(const DecodeProblem& p, const DeviceInfo& info, int64_t 
 }
 
 // One variant's launch: the cluster kernel where it applies, else the split kernel.
-template <typename Element, int kHeadDim, bool kGeneral>
+template <typename Element, int kHeadDim, Variant kVariant>
 Status launch_variant(const DecodeProblem& p, const DeviceInfo& info, cudaStream_t stream, int64_t blocks,
                       bool* merged) {
   using Cfg = SplitConfig<kHeadDim>;
   if (use_cluster_kernel<Element, kHeadDim>(p, info, blocks)) {
-    auto kernel = decode_fast_cluster_kernel<Element, kHeadDim, kGeneral>;
+    auto kernel = decode_fast_cluster_kernel<Element, kHeadDim, kVariant>;
     SFA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                       static_cast<int>(Cfg::kClusterSmemBytes)));
     if (p.num_splits > kMaxPortableClusterSplits) {
@@ -138,7 +138,7 @@ Status launch_variant(const DecodeProblem& p, const DeviceInfo& info, cudaStream
     *merged = true;
     return check_launch("decode_fast cluster kernel");
   }
-  auto kernel = decode_fast_split_kernel<Element, kHeadDim, kGeneral>;
+  auto kernel = decode_fast_split_kernel<Element, kHeadDim, kVariant>;
   SFA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     static_cast<int>(Cfg::kSmemBytes)));
   kernel<<<static_cast<unsigned>(blocks), Cfg::kThreads, Cfg::kSmemBytes, stream>>>(split_params(p, info, blocks));
@@ -160,12 +160,17 @@ Status launch_split(const DecodeProblem& p, const DeviceInfo& info, cudaStream_t
     return Status(StatusCode::kUnsupported, "kernel 'decode_fast': batch * heads_kv * num_splits * row tiles = " +
                                                 std::to_string(blocks) + " exceeds the grid limit 2^31 - 1");
   }
-  // The common decode step (contiguous cache, no softcap) runs the variant without the paged
-  // loader and the softcap code.
-  if (p.block_table == nullptr && !(p.softcap > 0.0f)) {
-    return launch_variant<Element, kHeadDim, false>(p, info, stream, blocks, merged);
+  // The common decode step (no softcap; a contiguous cache, or pages of whole tiles) runs a
+  // variant without the other layouts' loaders and the softcap code.
+  if (!(p.softcap > 0.0f)) {
+    if (p.block_table == nullptr) {
+      return launch_variant<Element, kHeadDim, Variant::kContiguous>(p, info, stream, blocks, merged);
+    }
+    if (p.page_size % kKeysPerTile == 0) {
+      return launch_variant<Element, kHeadDim, Variant::kTilePages>(p, info, stream, blocks, merged);
+    }
   }
-  return launch_variant<Element, kHeadDim, true>(p, info, stream, blocks, merged);
+  return launch_variant<Element, kHeadDim, Variant::kGeneral>(p, info, stream, blocks, merged);
 }
 
 }  // namespace sfa::cuda::decode_fast

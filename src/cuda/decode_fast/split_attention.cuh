@@ -26,8 +26,9 @@
 //              last tile is consumed;
 //   always:    per (warp, stage) a 32-bit mask of tile keys whose page index was out of range;
 //              then each warp's lse per row, sLse [kRows][kWarps].
-// Variants: kGeneral = false is the common decode step (contiguous cache, no softcap): no paged
-// loader and no softcap code on the path, which is fetched cold after every L2 flush.
+// Variants (config.h, VariantTraits): the common decode step on a contiguous cache or on pages of
+// whole tiles compiles without the softcap and the other loaders (the code is fetched cold after
+// every L2 flush).
 #pragma once
 
 #include <cuda_runtime.h>
@@ -88,7 +89,7 @@ struct ThreadRows {
 };
 
 // One warp tile: S = Q K^T, mask, online softmax, O += P V.
-template <typename Element, typename Cfg, bool kGeneral>
+template <typename Element, typename Cfg, Variant kVariant>
 __device__ __forceinline__ void attend_tile(const DecodeProblem& p, const BlockWork& w,
                                             const ThreadRows& rows, int lane, int key0,
                                             uint32_t s_stage, uint32_t bad_page,
@@ -108,7 +109,7 @@ __device__ __forceinline__ void attend_tile(const DecodeProblem& p, const BlockW
   }
 
   // Scale into the log2 domain (softcap first); mask keys a row does not see.
-  if (kGeneral && p.softcap > 0.0f) {
+  if (VariantTraits<kVariant>::kSoftcap && p.softcap > 0.0f) {
 #pragma unroll
     for (int j = 0; j < 2; ++j) {
 #pragma unroll
@@ -122,7 +123,8 @@ __device__ __forceinline__ void attend_tile(const DecodeProblem& p, const BlockW
       for (int e = 0; e < 4; ++e) rS[j].x[e] *= scale_log2;
     }
   }
-  if (key0 < w.full_lo || key0 + Cfg::kBlockN > w.full_hi || (kGeneral && bad_page != 0)) {
+  constexpr bool kPaged = VariantTraits<kVariant>::kPaged;
+  if (key0 < w.full_lo || key0 + Cfg::kBlockN > w.full_hi || (kPaged && bad_page != 0)) {
 #pragma unroll
     for (int j = 0; j < 2; ++j) {
 #pragma unroll
@@ -130,7 +132,7 @@ __device__ __forceinline__ void attend_tile(const DecodeProblem& p, const BlockW
         const int in_tile = 8 * j + 2 * (lane % 4) + e % 2;
         const int key = key0 + in_tile;
         const int half = e / 2;
-        if (key < rows.lo[half] || key >= rows.hi[half] || (kGeneral && ((bad_page >> in_tile) & 1u))) {
+        if (key < rows.lo[half] || key >= rows.hi[half] || (kPaged && ((bad_page >> in_tile) & 1u))) {
           rS[j].x[e] = -INFINITY;
         }
       }
@@ -183,20 +185,33 @@ __device__ __forceinline__ void attend_tile(const DecodeProblem& p, const BlockW
 // The block's attention: every warp's tiles through its cp.async pipeline, then the warps' results
 // (O / l and lse per row) in shared memory (MergeSmem) for block_output. w comes from
 // block_coords; its key ranges are filled in here.
-template <typename Element, typename Cfg, bool kGeneral>
+template <typename Element, typename Cfg, Variant kVariant>
 __device__ __forceinline__ void attend_block(const SplitParams& prm, BlockWork& w, unsigned char* smem) {
   const DecodeProblem& p = prm.p;
   const int lane = threadIdx.x % kWarpSize;
   const int warp = threadIdx.x / kWarpSize;
   // The length, Q and the L2 prefetch of the first tiles go out together: the tile positions wait
   // for the length, the tiles' bytes need not (kv_loader.cuh, prefetch_first_tiles).
+  using Traits = VariantTraits<kVariant>;
   const int len = sequence_length(p, w.b);
   FragA rQ[Cfg::kKSteps];
   load_q<Element, Cfg>(prm, w, lane, rQ);
+  auto warp_tile_key0 = [&](const BlockWork& work, int it) {
+    return work.tile_base + (warp + it * Cfg::kWarps) * Cfg::kBlockN;
+  };
+  const bool tile_pages =
+      Traits::kPaged && p.block_table != nullptr && (!Traits::kAnyPages || p.page_size % Cfg::kBlockN == 0);
+  // Pages of whole tiles: lane j's page of the warp's tile j, read with the length as if the
+  // sequence filled the cache; used when the block's tiles start where that guess put them.
+  int spec_tile_base = -1, spec_pages = -1;
   if (prm.prefetch_start) {
     BlockWork spec = w;
     block_keys(prm, static_cast<int>(p.capacity), &spec);
-    prefetch_first_tiles<Element, Cfg, kGeneral>(prm, spec);
+    prefetch_first_tiles<Element, Cfg, kVariant>(prm, spec);
+    if (tile_pages) {
+      spec_tile_base = spec.tile_base;
+      spec_pages = tile_page_batch(prm, spec, warp_tile_key0(spec, lane), warp + lane * Cfg::kWarps < spec.n_tiles);
+    }
   }
   block_keys(prm, len, &w);
   ThreadRows rows;
@@ -214,8 +229,7 @@ __device__ __forceinline__ void attend_block(const SplitParams& prm, BlockWork& 
   const int my_tiles = w.n_tiles > warp ? ceil_div(w.n_tiles - warp, Cfg::kWarps) : 0;
   const uint32_t s_warp = smem_address(smem) + warp * Cfg::kStages * Cfg::kStageBytes;
   uint32_t* s_mask = reinterpret_cast<uint32_t*>(smem + Cfg::kDataBytes) + warp * Cfg::kStages;
-  auto tile_key0 = [&](int it) { return w.tile_base + (warp + it * Cfg::kWarps) * Cfg::kBlockN; };
-  const bool tile_pages = kGeneral && p.block_table != nullptr && p.page_size % Cfg::kBlockN == 0;
+  auto tile_key0 = [&](int it) { return warp_tile_key0(w, it); };
   int pages = -1, pages_next = -1;  // lane j: page of the warp's tile (32 * batch + j), this batch and the next
   const uint64_t policy = stream_policy(prm.evict_first);
 
@@ -227,14 +241,16 @@ __device__ __forceinline__ void attend_block(const SplitParams& prm, BlockWork& 
     if (ahead < my_tiles) {
       if (tile_pages && ahead % kWarpSize == 0) {
         // The next batch's page indices load while this batch's tiles stream.
-        if (ahead == 0) pages_next = tile_page_batch(prm, w, tile_key0(lane), lane < my_tiles);
+        if (ahead == 0) {
+          pages_next = spec_tile_base == w.tile_base ? spec_pages : tile_page_batch(prm, w, tile_key0(lane), lane < my_tiles);
+        }
         pages = pages_next;
         const int next = ahead + kWarpSize + lane;
         pages_next = tile_page_batch(prm, w, tile_key0(next), next < my_tiles);
       }
       const int page = __shfl_sync(0xffffffffu, pages, ahead % kWarpSize);
       const int stage = ahead % Cfg::kStages;
-      load_kv_tile<Element, Cfg, kGeneral>(prm, w, lane, tile_key0(ahead), page, s_warp + stage * Cfg::kStageBytes,
+      load_kv_tile<Element, Cfg, kVariant>(prm, w, lane, tile_key0(ahead), page, s_warp + stage * Cfg::kStageBytes,
                                            s_mask + stage, policy);
     }
     cp_async_commit();  // an empty group past the last tile keeps the group count fixed
@@ -242,8 +258,8 @@ __device__ __forceinline__ void attend_block(const SplitParams& prm, BlockWork& 
     cp_async_wait<Cfg::kStages - 1>();
     __syncwarp();  // every lane's copies of tile `it` (and its page mask) are visible to the warp
     const int stage = it % Cfg::kStages;
-    const uint32_t bad_page = kGeneral && p.block_table != nullptr ? s_mask[stage] : 0u;
-    attend_tile<Element, Cfg, kGeneral>(p, w, rows, lane, tile_key0(it), s_warp + stage * Cfg::kStageBytes,
+    const uint32_t bad_page = Traits::kPaged && p.block_table != nullptr ? s_mask[stage] : 0u;
+    attend_tile<Element, Cfg, kVariant>(p, w, rows, lane, tile_key0(it), s_warp + stage * Cfg::kStageBytes,
                                         bad_page, rQ, softmax, rO);
     __syncwarp();  // every lane is done reading this stage before a later iteration refills it
   }

@@ -27,7 +27,7 @@
 
 namespace sfa::cuda::decode_fast {
 
-template <typename Element, int kHeadDim, bool kGeneral>
+template <typename Element, int kHeadDim, Variant kVariant>
 __global__ void __launch_bounds__(SplitConfig<kHeadDim>::kThreads, SplitConfig<kHeadDim>::kBlocksPerSm)
     decode_fast_split_kernel(const SplitParams prm) {
   using Cfg = SplitConfig<kHeadDim>;
@@ -37,7 +37,7 @@ __global__ void __launch_bounds__(SplitConfig<kHeadDim>::kThreads, SplitConfig<k
   // for this grid's completion before it reads the workspace.
   allow_dependent_launch();
   BlockWork w = block_coords(prm, static_cast<int>(blockIdx.x));  // the launcher keeps the grid below 2^31
-  attend_block<Element, Cfg, kGeneral>(prm, w, smem);
+  attend_block<Element, Cfg, kVariant>(prm, w, smem);
   block_output<Cfg>(w, MergeSmem<Cfg>(smem), [&](int row, int col, float4 o, float lse) {
     int i, h;
     row_position(prm, w, row, &i, &h);

@@ -47,6 +47,24 @@ std::vector<DecodeCase> extra_cases(DType t) {
   c = make_case(t, 2, 1, 8, 2, 128, 1000);
   c.softmax_scale = 2.0f;
   v.push_back(c);
+  // Each pass-1 variant on its awkward inputs: pages of whole tiles with a softcap (the general
+  // variant's tile-page loader), with a window and ragged lengths (the page indices read with the
+  // length as if the sequence filled the cache are discarded), and 256-position pages unsplit.
+  c = make_case(t, 3, 1, 32, 8, 128, 1000);
+  c.page_size = 16;
+  c.softcap = 20.0f;
+  c.num_splits = 3;
+  v.push_back(c);
+  c = make_case(t, 3, 2, 16, 4, 64, 1500);
+  c.page_size = 32;
+  c.window_left = 300;
+  c.ragged = true;
+  v.push_back(c);
+  c = make_case(t, 2, 1, 8, 8, 256, 2000);
+  c.page_size = 256;
+  c.ragged = true;
+  c.num_splits = 1;
+  v.push_back(c);
   return v;
 }
 

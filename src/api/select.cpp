@@ -159,9 +159,10 @@ namespace {
 // before sm90, cost a partial row per query row and a share of the combine kernel (~3 us on an
 // H100). With items = blocks of one split:
 //   - few items (at most one per kFewItemsSms SMs, e.g. batch 1 with 8 KV heads): splits for
-//     about kFewItemsBusy16ths / 16 of the SMs whatever the length (7 splits for 8 items on 132
-//     SMs: within 4% of the sweep's best split count at kv 1k-128k, where 16 splits, one block
-//     per SM, ran 2-21% slower), none shorter than kMinKeysFewItems keys (a tile per warp);
+//     about kFewItemsBusy16ths / 16 of the SMs whatever the length (6 splits for 8 items on 132
+//     SMs: 0.8-3.9% faster than 7 at kv 8k-128k and equal at 1k in four interleaved rounds, once
+//     the cluster merge no longer cost a fence; 16 splits, one block per SM, ran 2-21% slower),
+//     none shorter than kMinKeysFewItems keys (a tile per warp);
 //   - else: never more blocks than SMs (one wave); enough splits that no block streams more than
 //     kMaxKeysPerSplit keys while SMs are idle, and that at least a quarter of the SMs get a
 //     block; no split shorter than kMinKeysPerSplit keys (two 16-key tiles per warp).
@@ -171,7 +172,7 @@ int decode_fast_num_splits(const DecodeProblem& p, const cuda::DeviceInfo& info)
   constexpr int64_t kMaxKeysPerSplit = 2048;
   constexpr int64_t kRowsPerBlock = 16;
   constexpr int64_t kFewItemsSms = 16;
-  constexpr int64_t kFewItemsBusy16ths = 7;
+  constexpr int64_t kFewItemsBusy16ths = 6;
   constexpr int64_t kMinKeysFewItems = 128;
   const int64_t rows = static_cast<int64_t>(p.heads / p.heads_kv) * p.seqlen_q;
   const int64_t items = static_cast<int64_t>(p.batch) * p.heads_kv * ((rows + kRowsPerBlock - 1) / kRowsPerBlock);

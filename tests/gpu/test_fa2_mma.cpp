@@ -88,17 +88,21 @@ std::vector<unsigned char> device_bytes(const TensorView& t) {
   return bytes;
 }
 
-// Causal launches with more (batch, head) pairs than one launch-order group holds, so the last
-// group is short (the group size depends on the SM count: 60 pairs cover H100-class and smaller).
+// Causal launches of at least 2048 query rows per head, where the heaviest query blocks of a group
+// of heads run first (auto_group_heads); the first has more (batch, head) pairs than one group
+// holds, so the last group is short (a group holds half the resident blocks: 132 on an H100).
 TEST(Fa2Mma, CausalLaunchGroups) {
   SFA_SKIP_WITHOUT_GPU();
   std::vector<AttentionCase> v;
-  for (int d : {64, 128, 256}) {
-    AttentionCase c = make_case(DType::kBFloat16, 3, 1100, 1100, 20, 4, d);
+  AttentionCase many = make_case(DType::kBFloat16, 2, 2100, 2100, 70, 10, 64);
+  many.causal = true;
+  v.push_back(many);
+  for (int d : {128, 256}) {
+    AttentionCase c = make_case(DType::kBFloat16, 1, 2100, 2100, 12, 4, d);
     c.causal = true;
     v.push_back(c);
   }
-  AttentionCase w = make_case(DType::kFloat16, 2, 900, 1000, 30, 30, 256);  // a window, bottom-right
+  AttentionCase w = make_case(DType::kFloat16, 1, 2100, 2200, 6, 6, 256);  // a window, bottom-right
   w.window_left = 300;
   w.window_right = 0;
   v.push_back(w);

@@ -10,6 +10,7 @@
 #pragma once
 
 #include <cmath>
+#include <cstdint>
 
 #include "common/attention_math.h"
 #include "cuda/common/fast_math.cuh"
@@ -294,31 +295,64 @@ __device__ __forceinline__ void quad_sum_l(SoftmaxRows<kRows>& rows) {
 }
 
 // Epilogue: out = O / l (0 for a row that saw no key) and lse = (m c + log2 l) ln 2 (-inf then);
-// l must hold the row's full sum (quad_sum_l). out_row0 points at the thread's row 0 (tile 0,
-// row g), column 2t of the warp's columns; rows >= valid_rows (past the sequence) are not
-// written. lse_row0 is the lse of that row, or nullptr.
-template <typename T, int kMmaM, int kTilesD>
-__device__ __forceinline__ void store_output(const FragC (&o)[kMmaM][kTilesD],
-                                             const SoftmaxRows<2 * kMmaM>& rows, float scale_log2,
-                                             T* out_row0, int64_t out_row_stride, float* lse_row0,
-                                             int valid_rows, int lane) {
+// l must hold the row's full sum (quad_sum_l). out_warp points at the warp's first row and first
+// column; rows >= valid_rows (past the sequence) are not written. lse_row0 is the lse of the
+// thread's row 0 (tile 0, row g), or nullptr.
+// With kStaged and every row start 16-byte aligned, the warp's rows go through shared memory first
+// (`staging`: the warp's rows of a swizzled tile nothing reads any more, its columns from chunk
+// chunk0): written like P (store_p), read back and stored as whole 16-byte chunks, 8 rows of a
+// 128-byte row per warp instruction instead of 8 rows x 16 bytes. Otherwise each thread stores
+// its pairs of columns directly.
+template <typename T, class Tile, bool kStaged = true, int kMmaM, int kTilesD>
+__device__ __forceinline__ void store_output(FragC (&o)[kMmaM][kTilesD], const SoftmaxRows<2 * kMmaM>& rows,
+                                             float scale_log2, uint32_t staging, int chunk0, T* out_warp,
+                                             int64_t out_row_stride, float* lse_row0, int valid_rows, int lane) {
+  const int g = lane / 4, t = lane % 4;
 #pragma unroll
   for (int mi = 0; mi < kMmaM; ++mi)
 #pragma unroll
     for (int h = 0; h < 2; ++h) {
       const int r = 2 * mi + h;
       const float l = rows.l[r];
-      const int row = 16 * mi + 8 * h;
-      if (row >= valid_rows) continue;
       const float inv_l = l > 0.0f ? 1.0f / l : 0.0f;
-      T* out = out_row0 + row * out_row_stride;
 #pragma unroll
       for (int dj = 0; dj < kTilesD; ++dj) {
-        *reinterpret_cast<uint32_t*>(out + 8 * dj) =
-            pack_pair<T>(o[mi][dj].x[2 * h] * inv_l, o[mi][dj].x[2 * h + 1] * inv_l);
+        o[mi][dj].x[2 * h] *= inv_l;
+        o[mi][dj].x[2 * h + 1] *= inv_l;
       }
-      if (lse_row0 != nullptr && lane % 4 == 0) {
-        lse_row0[row] = l > 0.0f ? (rows.m[r] * scale_log2 + log2f(l)) * kLn2 : -INFINITY;
+      if (lse_row0 != nullptr && t == 0 && 16 * mi + 8 * h + g < valid_rows) {
+        lse_row0[16 * mi + 8 * h] = l > 0.0f ? (rows.m[r] * scale_log2 + log2f(l)) * kLn2 : -INFINITY;
+      }
+    }
+  constexpr int kChunkElems = Tile::kChunkElems;
+  const bool aligned = reinterpret_cast<uintptr_t>(out_warp) % 16 == 0 && out_row_stride % kChunkElems == 0;
+  if (kStaged && aligned) {
+    store_p<T, Tile>(staging, kChunkElems * chunk0, o, lane);
+    __syncwarp();  // the warp's rows are in shared memory
+    constexpr int kRowChunks = kTilesD;  // one n8 tile of O is one 16-byte chunk of a row
+    constexpr int kPerLane = 16 * kMmaM * kRowChunks / 32;
+    static_assert(16 * kMmaM * kRowChunks % 32 == 0, "whole chunks per lane");
+#pragma unroll
+    for (int i = 0; i < kPerLane; ++i) {
+      const int idx = 32 * i + lane, row = idx / kRowChunks, c = idx % kRowChunks;
+      uint4 v;
+      asm volatile("ld.shared.v4.b32 {%0, %1, %2, %3}, [%4];\n"
+                   : "=r"(v.x), "=r"(v.y), "=r"(v.z), "=r"(v.w)
+                   : "r"(staging + Tile::offset(row, chunk0 + c)));
+      if (row < valid_rows) *reinterpret_cast<uint4*>(out_warp + row * out_row_stride + kChunkElems * c) = v;
+    }
+    return;
+  }
+#pragma unroll
+  for (int mi = 0; mi < kMmaM; ++mi)
+#pragma unroll
+    for (int h = 0; h < 2; ++h) {
+      const int row = 16 * mi + 8 * h + g;
+      if (row >= valid_rows) continue;
+      T* out = out_warp + row * out_row_stride + 2 * t;
+#pragma unroll
+      for (int dj = 0; dj < kTilesD; ++dj) {
+        *reinterpret_cast<uint32_t*>(out + 8 * dj) = pack_pair<T>(o[mi][dj].x[2 * h], o[mi][dj].x[2 * h + 1]);
       }
     }
 }

@@ -107,6 +107,8 @@ struct Fa2MmaBlock {
   }
   // K_{n-1} when the loop goes on past n (a whole tile: only the last key block is ragged), else
   // copies that read nothing; see TileLoader::load_if.
+  // K_{n-1} when the loop goes on past n (a whole tile: only the last key block is ragged), else
+  // copies that read nothing; see TileLoader::load_if.
   __device__ __forceinline__ void prefetch_k(int n, const AttentionProblem& p) {
     const bool more = n > scalars().kb.n_min;
     KLoader::with_source(k_source(), threadIdx.x)
@@ -139,9 +141,17 @@ struct Fa2MmaBlock {
     const Visibility vis = kMasked ? warp_visibility(n) : Visibility::kAll;
     FragC rS[Tr::kMmaM][Tr::kTilesN];
     float m_tile[Tr::kRowsPerThread];
-    cp_async_wait<0>();
+    // The first key block's V was copied after Q and K in a group of its own (kPrologueV): it may
+    // still be in flight.
+    const bool first = n == scalars().kb.n_max - 1;
+    if (Tr::kPrologueV && first) {
+      cp_async_wait<1>();
+    } else {
+      cp_async_wait<0>();
+    }
     __syncthreads();  // K_n (and Q) are in shared memory; every warp is done reading V_{n+1} and P
-    load_v<kMasked>(n, p);  // V_n streams in while the first product runs
+    if (first) Tr::Probe::mark(BlockPhase::kTilesLanded);
+    if (!(Tr::kPrologueV && first)) load_v<kMasked>(n, p);  // V_n streams in while the first product runs
 
     // S = Q K_n^T (the warp's keys), then the score transform (scale sign / softcap) and the mask
     if (vis != Visibility::kNone) {

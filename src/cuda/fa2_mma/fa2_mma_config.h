@@ -9,15 +9,17 @@
 //   head_dim 96:      128 x 64 tiles on 8 warps (on 4 warps ptxas spills ~100 bytes)
 //   head_dim 128:     128 x 64 tiles, 4 warps: 68 KB of shared memory, two blocks per SM
 //                     (128 x 32: 4-10% slower; 64 x 64: 5-20% slower; 128 x 64 on 8 warps: 15-25% slower).
-//                     The state in shared memory and look-ahead 1 (causal) keep ptxas from spilling;
-//                     at head_dim 64 the same state in shared memory is 7-10% slower, so only
-//                     head_dim 128 and 256 (where registers are short) keep it there.
+//                     The state in shared memory and look-ahead 1 keep ptxas from spilling (without
+//                     a mask look-ahead 1 is also 1-4% faster than 2); at head_dim 64 the same state
+//                     in shared memory is 7-10% slower, so only head_dim 128 and 256 (where
+//                     registers are short) keep it there.
 //   head_dim 192:     128 x 64 tiles, 8 warps (16 query rows per warp keep O in registers)
 //   head_dim 256:     64 x 64 tiles on 4 warps as 2 x 2 warps: each warp pair shares 32 query rows,
 //                     splitting the keys of S and the columns of O (32 rows per warp halve the K/V
 //                     fragment reads of 16-row warps; O of 32 rows x 128 columns fits the registers):
 //                     4-7% faster than 64 x 64 on 16-row warps without a mask, 1-10% with it, and
-//                     3-16% faster than 128 x 64 on 8 warps pairs or not.
+//                     3-16% faster than 128 x 64 on 8 warps pairs or not. With a mask the state
+//                     in registers is 2-4% faster than in shared memory; without, 1-4% slower.
 #pragma once
 
 #include <cstddef>
@@ -36,15 +38,18 @@ struct Fa2MmaTile {
   // How many products ahead the matrix products load their B fragments (mma_pipelined; from 2 on
   // the A fragments one k-step ahead too).
   int ahead;
+  // Copy the first key block's V with Q and K before the key loop (one memory latency at the
+  // block's start instead of two in a row) rather than during the first S = Q K^T.
+  bool prologue_v;
 };
 
 // `causal`: the instantiation for a bounded key range (causal or a sliding window).
 constexpr Fa2MmaTile fa2_mma_tile(int head_dim, bool causal) {
-  return head_dim <= 64    ? Fa2MmaTile{128, 64, 4, 1, false, 2}
-         : head_dim <= 96  ? Fa2MmaTile{128, 64, 8, 1, false, 2}
-         : head_dim <= 128 ? Fa2MmaTile{128, 64, 4, 1, true, causal ? 1 : 2}
-         : head_dim <= 192 ? Fa2MmaTile{128, 64, 8, 1, false, 2}
-                           : Fa2MmaTile{64, 64, 4, 2, true, 2};
+  return head_dim <= 64    ? Fa2MmaTile{128, 64, 4, 1, false, 2, true}
+         : head_dim <= 96  ? Fa2MmaTile{128, 64, 8, 1, false, 2, true}
+         : head_dim <= 128 ? Fa2MmaTile{128, 64, 4, 1, true, 1, true}
+         : head_dim <= 192 ? Fa2MmaTile{128, 64, 8, 1, false, 2, true}
+                           : Fa2MmaTile{64, 64, 4, 2, !causal, 2, !causal};
 }
 
 // Shared memory of one block: a Q tile, one K tile and one V tile of 16-bit elements; with warp

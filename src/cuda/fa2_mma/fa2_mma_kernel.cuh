@@ -92,6 +92,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
   const int wm = warp / Tr::kWarpsN, wn = warp % Tr::kWarpsN;
 
+  Tr::Probe::mark(BlockPhase::kStart);
   const BlockCoords bc = block_coords<Tr::kBlockM>(p, blockIdx.x, group_heads);
   const int b = bc.b, h = bc.h, h_kv = h / (p.heads / p.heads_kv), m0 = bc.m0;
   const SequenceView seq = bc.seq;
@@ -149,10 +150,12 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
     }
 
     if constexpr (Tr::kStateInSmem) __syncthreads();  // thread 0's block scalars are in shared memory
-    // Prologue: Q_i and the last key block K_{n_max-1}.
+    // Prologue: Q_i and the last key block K_{n_max-1} in one copy group (and V_{n_max-1} in a
+    // second one, kPrologueV).
     TileLoader<typename Tr::QTile, Tr::kThreads, T>(gQ, p.q_stride.row, tid)
         .template load<true>(sQ, 0, valid_q, p.q_stride.row);
     blk.template load_k<true>(kb.n_max - 1, p);
+    if constexpr (Tr::kPrologueV) blk.template load_v<true>(kb.n_max - 1, p);
     // One loop for the masked edges (the ragged end or causal diagonal, a sliding window's left
     // edge) and the unmasked run between them: two step bodies, not one per edge.
     for (int n = kb.n_max - 1; n >= blk.scalars().kb.n_min; --n) {
@@ -165,6 +168,7 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
     }
     cp_async_wait<0>();  // the last step's empty K copies have landed before the block can exit
   }
+  Tr::Probe::mark(BlockPhase::kLoopDone);
 
   // l = the row sums over all keys (the quad's columns; with pairs, both warps' keys, added in
   // the same order by both so that they agree bit for bit).
@@ -180,28 +184,34 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
   }
 
   // out = O / l, lse = m + log(l); a row with no visible key gets 0 and -inf. With pairs each warp
-  // writes its columns, the first of the pair the lse.
+  // writes its columns, the first of the pair the lse. The warp's Q rows stage the output: the
+  // last reads of Q (the last S = Q K^T) were before the last step's second barrier.
   const BlockCoords e = Tr::kStateInSmem ? block_coords<Tr::kBlockM>(p, block_index_again(), group_heads) : bc;
-  const int row0 = e.m0 + wm * Tr::kWarpRows + lane / 4;  // the thread's first row
-  T* out_row0 = static_cast<T*>(p.out) + e.b * p.out_stride.batch + (e.seq.q_offset + row0) * p.out_stride.row +
-                e.h * p.out_stride.head + wn * Tr::kWarpCols + 2 * (lane % 4);
+  const int warp_row0 = e.m0 + wm * Tr::kWarpRows;
+  T* out_warp = static_cast<T*>(p.out) + e.b * p.out_stride.batch + (e.seq.q_offset + warp_row0) * p.out_stride.row +
+                e.h * p.out_stride.head + wn * Tr::kWarpCols;
   float* lse_row0 = p.lse == nullptr || wn != 0 ? nullptr
                                                  : p.lse + e.b * p.lse_batch_stride + e.h * p.lse_head_stride +
-                                                       e.seq.q_offset + row0;
-  store_output<T>(blk.rO, blk.rows, score_scale(p.softmax_scale, p.softcap).scale_log2, out_row0, p.out_stride.row,
-                  lse_row0, e.seq.len_q - row0, lane);
+                                                       e.seq.q_offset + warp_row0 + lane / 4;
+  const uint32_t staging = smem_address(smem) + Tr::kSmemQ + wm * Tr::kWarpRows * Tr::QTile::kRowBytes;
+  store_output<T, typename Tr::QTile, Tr::kStagedOut>(blk.rO, blk.rows,
+                                                    score_scale(p.softmax_scale, p.softcap).scale_log2, staging,
+                                                    wn * Tr::kWarpCols / Tr::QTile::kChunkElems, out_warp,
+                                                    p.out_stride.row, lse_row0, e.seq.len_q - warp_row0, lane);
+  Tr::Probe::mark(BlockPhase::kStored);
 }
 
 // Heads per launch-order group (query_block). Measured on the H100 (docs/fa2_mma.md): with a
 // causal mask, one group of every head (the heaviest query blocks of all heads first) is 10-16%
-// faster than head after head from 16 query blocks per head on (2k tokens at Br = 128), where a
-// block's work varies most; with fewer query blocks head after head is as fast or faster (its
-// concurrently running blocks share their head's K and V in L2). The group is capped at half the
-// resident blocks in heads, so that each head keeps at least two blocks running together.
-constexpr int kLptMinQueryBlocks = 16;
+// faster than head after head from 2k query rows per head on, where a block's work varies most;
+// with fewer rows head after head is as fast or faster (its concurrently running blocks share
+// their head's K and V in L2; at head_dim 256, 1k rows in 16 blocks of 64, 2-4% faster). The
+// group is capped at half the resident blocks in heads, so that each head keeps at least two
+// blocks running together.
+constexpr int64_t kLptMinQueryRows = 2048;
 template <class Tr>
 int auto_group_heads(const AttentionProblem& p, const DeviceInfo& info, int64_t m_blocks) {
-  if (!Tr::kCausal || m_blocks < kLptMinQueryBlocks) return 1;
+  if (!Tr::kCausal || m_blocks * Tr::kBlockM < kLptMinQueryRows) return 1;
   const int64_t resident = int64_t(info.sm_count > 0 ? info.sm_count : 1) * Tr::kMinBlocksPerSm;
   const int64_t bh = int64_t(p.batch) * p.heads;
   return static_cast<int>(std::max<int64_t>(1, std::min(bh, resident / 2)));

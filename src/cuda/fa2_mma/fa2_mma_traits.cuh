@@ -9,15 +9,26 @@
 
 namespace sfa::cuda {
 
+// The phases of a block that a probe can mark: entry, the first key block's tiles in shared
+// memory, the end of the key loop, the output issued.
+enum class BlockPhase { kStart, kTilesLanded, kLoopDone, kStored };
+struct NoPhaseProbe {
+  __device__ __forceinline__ static void mark(BlockPhase) {}
+};
+
 // kCausal: the instantiation for a bounded key range per row (causal and/or a sliding window);
 // false means every row sees every key (only the ragged last key tile is masked).
 // The tile sizes default to the shipped choice; bench/fa2_mma_tuning.cu instantiates others to
-// measure them (kAhead, kStateInSmem: Fa2MmaTile::ahead, ::state_in_smem).
+// measure them (kAhead, kStateInSmem, kPrologueV: Fa2MmaTile::ahead, ::state_in_smem,
+// ::prologue_v). kStagedOut: the output leaves through shared memory in 16-byte chunks
+// (store_output). Probe: hooks at the block's phases (NoPhaseProbe: none; the tuning program
+// times them).
 template <typename T_, int kHeadDim_, bool kCausal_, int kBlockM_ = fa2_mma_tile(kHeadDim_, kCausal_).block_m,
           int kBlockN_ = fa2_mma_tile(kHeadDim_, kCausal_).block_n,
           int kWarps_ = fa2_mma_tile(kHeadDim_, kCausal_).warps,
           int kWarpsN_ = fa2_mma_tile(kHeadDim_, kCausal_).warps_n, int kAhead_ = fa2_mma_tile(kHeadDim_, kCausal_).ahead,
-          bool kStateInSmem_ = fa2_mma_tile(kHeadDim_, kCausal_).state_in_smem>
+          bool kStateInSmem_ = fa2_mma_tile(kHeadDim_, kCausal_).state_in_smem, bool kPrologueV_ = fa2_mma_tile(kHeadDim_, kCausal_).prologue_v,
+          bool kStagedOut_ = true, class Probe_ = NoPhaseProbe>
 struct Fa2MmaTraits {
   using T = T_;
   static constexpr int kHeadDim = kHeadDim_;
@@ -28,6 +39,9 @@ struct Fa2MmaTraits {
   static constexpr int kThreads = 32 * kWarps;
   static constexpr int kAhead = kAhead_;
   static constexpr bool kStateInSmem = kStateInSmem_;
+  static constexpr bool kPrologueV = kPrologueV_;
+  static constexpr bool kStagedOut = kStagedOut_;
+  using Probe = Probe_;
 
   // Warp w = wm kWarpsN + wn owns query rows [wm kWarpRows, (wm + 1) kWarpRows) of the block as
   // kMmaM tiles of 16, the keys [wn kWarpKeys, (wn + 1) kWarpKeys) of each key block in S, and

@@ -66,10 +66,22 @@ struct MergeState {
     }
   }
   // The merged lse; -inf when every split was empty.
-  SFA_HOST_DEVICE float lse() const { return sum > 0.0f ? max_lse + logf(sum) : -INFINITY; }
+  SFA_HOST_DEVICE float lse() const { return merged_lse(max_lse, sum); }
   // Pass 2: the weight of split s in the merged output (0 for an empty split or empty row).
   SFA_HOST_DEVICE float weight(float lse_s) const {
-    return (sum > 0.0f && lse_s != -INFINITY) ? expf(lse_s - max_lse) / sum : 0.0f;
+    return (sum > 0.0f && lse_s != -INFINITY) ? unnormalised_weight(lse_s, max_lse) / sum : 0.0f;
+  }
+
+  // The same merge when every split's lse is at hand (kernels that hold them all in registers or
+  // shared memory: no serial chain): max_lse = the largest lse_s, then split s weighs
+  // unnormalised_weight(lse_s, max_lse) / sum of those, and the merged lse is
+  // merged_lse(max_lse, that sum). An empty split (lse -inf) weighs 0; with every split empty
+  // (max_lse -inf) every weight is 0 and the lse -inf.
+  SFA_HOST_DEVICE static float unnormalised_weight(float lse_s, float max_lse) {
+    return max_lse == -INFINITY ? 0.0f : expf(lse_s - max_lse);
+  }
+  SFA_HOST_DEVICE static float merged_lse(float max_lse, float weight_sum) {
+    return weight_sum > 0.0f ? max_lse + logf(weight_sum) : -INFINITY;
   }
 };
 

@@ -77,8 +77,7 @@ __global__ void __launch_bounds__(SplitConfig<kHeadDim>::kThreads, SplitConfig<k
   });
   mbarrier_wait_first_phase(s_bar);  // every split's partial of this block's rows has landed
 
-  // Per owned row and 4 columns: lse = max + log(sum_s exp(lse_s - max)), out = sum_s exp(lse_s -
-  // max) o_s / sum, splits in order.
+  // Per owned row and 4 columns: MergeState's merge in its all-at-once form, splits in order.
   constexpr int kQuads = kHeadDim / 4;
   for (int item = threadIdx.x; item < Cfg::kRows * kQuads; item += Cfg::kThreads) {
     const int row = item / kQuads;
@@ -94,7 +93,7 @@ __global__ void __launch_bounds__(SplitConfig<kHeadDim>::kThreads, SplitConfig<k
     float4 o = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
 #pragma unroll 4
     for (int src = 0; src < splits; ++src) {
-      const float e = mx == -INFINITY ? 0.0f : expf(lse_s[src * per_owner] - mx);
+      const float e = MergeState::unnormalised_weight(lse_s[src * per_owner], mx);
       const float4 v = *reinterpret_cast<const float4*>(o_s + src * per_owner * kHeadDim);
       sum += e;
       o.x += e * v.x;
@@ -110,7 +109,7 @@ __global__ void __launch_bounds__(SplitConfig<kHeadDim>::kThreads, SplitConfig<k
     *reinterpret_cast<uint2*>(out) = make_uint2(pack_pair<Element>(o.x * inv_sum, o.y * inv_sum),
                                                 pack_pair<Element>(o.z * inv_sum, o.w * inv_sum));
     if (col == 0 && p.lse != nullptr) {
-      p.lse[w.b * p.lse_batch_stride + h * p.lse_head_stride + i] = sum > 0.0f ? mx + logf(sum) : -INFINITY;
+      p.lse[w.b * p.lse_batch_stride + h * p.lse_head_stride + i] = MergeState::merged_lse(mx, sum);
     }
   }
 }

@@ -289,8 +289,8 @@ __device__ __forceinline__ void attend_block(const SplitParams& prm, BlockWork& 
 
 // Calls store(row, col, o, lse) for every stored row of the block (row in the tile, r = row_tile *
 // kRows + row < w.rows) and every 4 columns col..col+3: o = the block's merged O there, lse the
-// row's merged lse. The merge is MergeState's over the warps (lse = max + log(sum_wp exp(lse_wp -
-// max)), weight_wp = exp(lse_wp - lse); weight 0 and lse -inf for a row no warp saw), with all
+// row's merged lse. The merge is MergeState's over the warps, in its all-at-once form
+// (unnormalised_weight, merged_lse: weight 0 and lse -inf for a row no warp saw), with all
 // the row's warp lse in registers at once (independent exponentials, no serial chain and no
 // barrier: one thread per (row, warp) and a barrier for the weights cost about 1 us at batch 1).
 template <typename Cfg, typename Store>
@@ -312,7 +312,7 @@ __device__ __forceinline__ void block_output(const BlockWork& w, const MergeSmem
     float sum = 0.0f;
 #pragma unroll
     for (int wp = 0; wp < Cfg::kWarps; ++wp) {
-      lse[wp] = mx == -INFINITY ? 0.0f : expf(lse[wp] - mx);  // now the unnormalised weight
+      lse[wp] = MergeState::unnormalised_weight(lse[wp], mx);  // now the unnormalised weight
       sum += lse[wp];
     }
     const float inv_sum = sum > 0.0f ? 1.0f / sum : 0.0f;
@@ -327,7 +327,7 @@ __device__ __forceinline__ void block_output(const BlockWork& w, const MergeSmem
       o.z += weight * ow.z;
       o.w += weight * ow.w;
     }
-    store(row, col, o, sum > 0.0f ? mx + logf(sum) : -INFINITY);
+    store(row, col, o, MergeState::merged_lse(mx, sum));
   }
 }
 

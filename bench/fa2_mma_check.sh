@@ -4,7 +4,10 @@
 #      shipped configuration and the variants of bench/fa2_mma_tuning), RUNS passes
 #   2. the fa2_mma GPU tests (TESTS=1, gtest filter TEST_FILTER)
 #   3. compute-sanitizer memcheck and racecheck on the small suites (SANITIZE=memcheck,racecheck)
-# usage: OUT=dir RUNS=2 bench/fa2_mma_check.sh <build dir>
+#   4. optional: the block phases of the probed variants (PHASES="bf16 64 0 512;..." shapes, the
+#      tuning server's "phases" command) and Nsight Compute sections of the shipped kernel
+#      (NCU="bf16 64 0 512;..." shapes)
+# usage: OUT=dir RUNS=2 [CONFIGS=bf16:64,...] bench/fa2_mma_check.sh <build dir>
 # Writes under $OUT: check.log (GPU, test and sanitizer summaries), fa2_mma_compare.md/.json and
 # fa2_mma_vs_torch.png; prints the comparison and the summary last.
 set -u
@@ -14,6 +17,9 @@ RUNS=${RUNS:-2}
 TESTS=${TESTS:-1}
 TEST_FILTER=${TEST_FILTER:-Fa2Mma*}
 SANITIZE=${SANITIZE:-memcheck,racecheck}
+CONFIGS=${CONFIGS:-bf16:64,bf16:128,bf16:256,fp16:128}
+PHASES=${PHASES:-}
+NCU=${NCU:-}
 mkdir -p "$OUT"
 LOG=$OUT/check.log
 nvidia-smi --query-gpu=name,clocks.sm,clocks.max.sm,temperature.gpu,power.draw --format=csv >"$LOG" 2>&1
@@ -35,9 +41,29 @@ for tool in ${SANITIZE//,/ }; do
   rm -f "$OUT/$tool.txt"
 done
 
+if [ -n "$PHASES" ]; then
+  IFS=';' read -ra shapes <<<"$PHASES"
+  for sh in "${shapes[@]}"; do printf 'shape %s\ntime 3\nphases\n' "$sh"; done | timeout 120 "$BUILD/bench/fa2_mma_tuning" \
+    >"$OUT/phases.txt" 2>&1
+  echo "phases: rc=$?" >>"$LOG"
+  grep -E '^(kernels|phases)' "$OUT/phases.txt" >>"$LOG"
+fi
+if [ -n "$NCU" ]; then
+  IFS=';' read -ra shapes <<<"$NCU"
+  for sh in "${shapes[@]}"; do
+    printf 'shape %s\nquit\n' "$sh" | timeout 120 ncu --kernel-name regex:fa2_mma_kernel --launch-count 1 \
+      --section SpeedOfLight --section WarpStateStats --section SchedulerStats --section Occupancy \
+      --section MemoryWorkloadAnalysis "$BUILD/bench/fa2_mma_tuning" >"$OUT/ncu.txt" 2>&1
+    echo "ncu $sh: rc=$?" >>"$LOG"
+    grep -E 'Duration|Compute \(SM\) Through|Memory Through|DRAM Through|Stall|Warp Cycles Per|Issued Warp|No Eligible|Active Warps Per|Achieved Occ|Eligible Warps|L2 Hit|L1/TEX Hit|One or More|stalled' "$OUT/ncu.txt" \
+      | sed 's/  */ /g' >>"$LOG"
+    rm -f "$OUT/ncu.txt"
+  done
+fi
+
 start=$(date +%s)
 PYTHONUNBUFFERED=1 timeout 420 python3 bench/fa2_mma_compare.py "$BUILD/bench/fa2_mma_tuning" "$OUT" --runs "$RUNS" \
-  >"$OUT/compare_stdout.txt" 2>&1
+  --configs "$CONFIGS" >"$OUT/compare_stdout.txt" 2>&1
 echo "compare: rc=$? $(($(date +%s) - start)) s; $(grep median "$OUT/compare_stdout.txt")" >>"$LOG"
 tail -n 5 "$OUT/compare_stdout.txt" >>"$LOG"
 nvidia-smi --query-gpu=clocks.sm,temperature.gpu,power.draw --format=csv,noheader >>"$LOG" 2>&1

@@ -12,17 +12,25 @@
 //          for the host inside the sample), divided by <calls>
 //   diff
 //       -> "diffs <max |out - shipped out|>..." for the kernels after "shipped"
+//   phases
+//       -> one line per probed variant of the shape: "phases <name> blocks <n> span_us <kernel>
+//          resident <mean blocks resident per SM> start_us <to the first tiles> loop_us <key loop>
+//          store_us <epilogue> block_us <whole block> pair_skew_us <median start distance to the
+//          nearest other block on the SM>", then "end" (block means; each block's phases stamped
+//          by its thread 0: BlockPhase)
 //   quit
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
 #include <cuda_runtime.h>
 
 #include <cstdio>
+#include <algorithm>
 #include <cstdlib>
 #include <functional>
 #include <iostream>
 #include <sstream>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "api/validate.h"
@@ -76,6 +84,38 @@ __global__ void spin(long long cycles) {
   }
 }
 
+// Per block: globaltimer and clock64 at each BlockPhase, and the SM.
+constexpr int kPhases = 4;
+constexpr int kStampWords = 2 * kPhases + 1;
+constexpr int kMaxStampedBlocks = 65536;  // the standard shapes launch at most 4096
+__device__ unsigned long long* g_phase_stamps;
+
+struct PhaseProbe {
+  static std::string tag() { return "probe"; }
+  __device__ static void mark(BlockPhase phase) {
+    if (threadIdx.x != 0) return;
+    unsigned long long t;
+    unsigned sm;
+    asm volatile("mov.u64 %0, %%globaltimer;\n" : "=l"(t));
+    unsigned long long* s = g_phase_stamps + size_t(blockIdx.x) * kStampWords;
+    s[int(phase)] = t;
+    s[kPhases + int(phase)] = clock64();
+    if (phase == BlockPhase::kStart) {
+      asm volatile("mov.u32 %0, %%smid;\n" : "=r"(sm));
+      s[2 * kPhases] = sm;
+    }
+  }
+};
+
+template <class Probe>
+std::string probe_tag() {
+  if constexpr (std::is_same_v<Probe, NoPhaseProbe>) {
+    return "";
+  } else {
+    return Probe::tag();
+  }
+}
+
 struct Variant {
   std::string name;
   DType dtype;
@@ -86,13 +126,19 @@ struct Variant {
 
 // Name: <Br>x<Bc>x<warps>w[p (warp pairs)]a<fragments ahead>[s (state in shared memory)][g<heads
 // per launch group>]. group_heads 0 is the automatic launch order, -1 one group of every head.
-template <typename T, int kD, bool kCausal, int kM, int kN, int kW, int kWN, int kAhead, bool kState>
+// [v1: V of the first key block copied with Q and K | v0: in the first step] [d: output stored
+// directly from the registers] [probe: phases stamped].
+template <typename T, int kD, bool kCausal, int kM, int kN, int kW, int kWN, int kAhead, bool kState, bool kPrologueV,
+          bool kStaged = true, class Probe = NoPhaseProbe>
 Variant variant(DType dtype, int group_heads = 0) {
   std::string name = std::to_string(kM) + "x" + std::to_string(kN) + "x" + std::to_string(kW) + "w" +
-                     (kWN > 1 ? "p" : "") + "a" + std::to_string(kAhead) + (kState ? "s" : "");
+                     (kWN > 1 ? "p" : "") + "a" + std::to_string(kAhead) + (kState ? "s" : "") +
+                     (kPrologueV ? "v1" : "v0") + (kStaged ? "" : "d") +
+                     probe_tag<Probe>();
   if (group_heads != 0) name += group_heads < 0 ? "gall" : "g" + std::to_string(group_heads);
-  using Tr = Fa2MmaTraits<T, kD, kCausal, kM, kN, kW, kWN, kAhead, kState>;
-  return {name, dtype, kD, kCausal, [group_heads](const AttentionProblem& p, const DeviceInfo& info, cudaStream_t s) {
+  using Tr = Fa2MmaTraits<T, kD, kCausal, kM, kN, kW, kWN, kAhead, kState, kPrologueV, kStaged, Probe>;
+  return {name, dtype, kD, kCausal,
+          [group_heads](const AttentionProblem& p, const DeviceInfo& info, cudaStream_t s) {
             return launch_fa2_mma_tiles<Tr>(p, info, s, group_heads < 0 ? p.batch * p.heads : group_heads);
           }};
 }
@@ -101,14 +147,25 @@ std::vector<Variant> variants() {
   using bf16 = __nv_bfloat16;
   const DType b = DType::kBFloat16;
   std::vector<Variant> v;
-  // head_dim 64: 128 x 128 tiles (FA-2's choice; ptxas spills 16 bytes), the state in shared
-  // memory (the second round's layout)
-  v.push_back(variant<bf16, 64, false, 128, 128, 4, 1, 1, true>(b));
-  v.push_back(variant<bf16, 64, false, 128, 64, 4, 1, 2, true>(b));
-  // head_dim 128 without a mask: B fragments one product ahead
-  v.push_back(variant<bf16, 128, false, 128, 64, 4, 1, 1, true>(b));
-  // head_dim 256 causal: the state in registers
-  v.push_back(variant<bf16, 256, true, 64, 64, 4, 2, 2, false>(b));
+  // the output stored directly from the registers (the previous epilogue)
+  v.push_back(variant<bf16, 64, false, 128, 64, 4, 1, 2, false, true, false>(b));
+  v.push_back(variant<bf16, 256, false, 64, 64, 4, 2, 2, true, true, false>(b));
+  // V of the first key block copied in the first step rather than with Q and K
+  v.push_back(variant<bf16, 64, false, 128, 64, 4, 1, 2, false, false>(b));
+  // head_dim 256 causal: V of the first key block with Q and K; one launch group of every head
+  v.push_back(variant<bf16, 256, true, 64, 64, 4, 2, 2, false, true>(b));
+  v.push_back(variant<bf16, 256, true, 64, 64, 4, 2, 2, false, false>(b, -1));
+  return v;
+}
+
+// The shipped tiles with their block phases stamped (the "phases" command).
+std::vector<Variant> probes() {
+  using bf16 = __nv_bfloat16;
+  const DType b = DType::kBFloat16;
+  std::vector<Variant> v;
+  v.push_back(variant<bf16, 64, false, 128, 64, 4, 1, 2, false, true, true, PhaseProbe>(b));
+  v.push_back(variant<bf16, 256, false, 64, 64, 4, 2, 2, true, true, true, PhaseProbe>(b));
+  v.push_back(variant<bf16, 256, true, 64, 64, 4, 2, 2, false, false, true, PhaseProbe>(b));
   return v;
 }
 
@@ -124,6 +181,7 @@ class Server {
     CHECK_CUDA(cudaEventCreate(&stop_));
     if (!device_info(0, &info_)) std::exit(1);
     all_ = variants();
+    probes_ = probes();
   }
 
   std::string shape(const std::string& dtype, int d, bool causal, int seqlen) {
@@ -169,6 +227,15 @@ class Server {
     return reply;
   }
 
+  std::string phases() {
+    std::string reply;
+    for (const Variant& var : probes_) {
+      if (var.dtype != args_.q.dtype || var.head_dim != shape_[3] || var.causal != args_.causal) continue;
+      reply += phase_summary(var) + "\n";
+    }
+    return reply + "end";
+  }
+
   std::string time(int calls) {
     std::string reply = "times";
     for (int i = 0; i <= int(here_.size()); ++i) {
@@ -203,6 +270,57 @@ class Server {
   }
 
  private:
+  // One launch of a probed variant; block means of its phases (clock64 differences, in
+  // microseconds at the rate globaltimer gives over all blocks).
+  std::string phase_summary(const Variant& var) {
+    const size_t words = size_t(kStampWords) * kMaxStampedBlocks;
+    if (int64_t(prob_.batch) * prob_.heads * ((prob_.seqlen_q + 63) / 64) > kMaxStampedBlocks) return "phases too many blocks";
+    if (stamps_ == nullptr) CHECK_CUDA(cudaMalloc(&stamps_, sizeof(unsigned long long) * words));
+    CHECK_CUDA(cudaMemcpyToSymbol(g_phase_stamps, &stamps_, sizeof(stamps_)));
+    CHECK_CUDA(cudaMemset(stamps_, 0, sizeof(unsigned long long) * words));
+    var.launch(prob_, info_, nullptr);
+    CHECK_CUDA(cudaDeviceSynchronize());
+    std::vector<unsigned long long> h(words);
+    CHECK_CUDA(cudaMemcpy(h.data(), stamps_, sizeof(unsigned long long) * h.size(), cudaMemcpyDeviceToHost));
+    int n = 0;
+    unsigned long long t_min = ~0ull, t_max = 0;
+    double cyc[3] = {}, cyc_all = 0, ns_all = 0;
+    std::vector<std::vector<unsigned long long>> starts(info_.sm_count > 0 ? info_.sm_count : 1024);
+    for (int i = 0; i < kMaxStampedBlocks; ++i) {
+      const unsigned long long* s = &h[size_t(i) * kStampWords];
+      if (s[3] == 0) continue;  // not launched (or left before its stores)
+      ++n;
+      t_min = std::min(t_min, s[0]);
+      t_max = std::max(t_max, s[3]);
+      for (int k = 0; k < 3; ++k) cyc[k] += double(s[kPhases + k + 1] - s[kPhases + k]);
+      cyc_all += double(s[kPhases + 3] - s[kPhases]);
+      ns_all += double(s[3] - s[0]);
+      if (s[2 * kPhases] < starts.size()) starts[s[2 * kPhases]].push_back(s[0]);
+    }
+    if (n == 0) return "phases " + var.name + " none";
+    const double ns_per_cycle = ns_all / cyc_all;
+    std::vector<double> skew;
+    for (auto& sm : starts) {
+      std::sort(sm.begin(), sm.end());
+      for (size_t i = 0; i < sm.size(); ++i) {
+        double best = 1e30;
+        if (i > 0) best = std::min(best, double(sm[i] - sm[i - 1]));
+        if (i + 1 < sm.size()) best = std::min(best, double(sm[i + 1] - sm[i]));
+        if (best < 1e30) skew.push_back(best);
+      }
+    }
+    std::sort(skew.begin(), skew.end());
+    const double span = double(t_max - t_min);
+    char buf[512];
+    std::snprintf(buf, sizeof(buf),
+                  "phases %s blocks %d span_us %.1f resident %.2f start_us %.2f loop_us %.2f store_us %.2f "
+                  "block_us %.2f pair_skew_us %.2f",
+                  var.name.c_str(), n, span / 1e3, ns_all / (span * info_.sm_count), cyc[0] / n * ns_per_cycle / 1e3,
+                  cyc[1] / n * ns_per_cycle / 1e3, cyc[2] / n * ns_per_cycle / 1e3, ns_all / n / 1e3,
+                  skew.empty() ? 0.0 : skew[skew.size() / 2] / 1e3);
+    return buf;
+  }
+
   // Kernel 0 is the shipped configuration through the public API (into ref_), i > 0 variant i - 1
   // (into out_).
   void run(int i) {
@@ -219,6 +337,8 @@ class Server {
   DeviceInfo info_;
   std::vector<Variant> all_;
   std::vector<const Variant*> here_;
+  std::vector<Variant> probes_;
+  unsigned long long* stamps_ = nullptr;
   int batch_ = 0, heads_ = 0;
   int64_t elems_ = 0;
   int64_t shape_[4] = {}, lse_shape_[3] = {};
@@ -245,6 +365,8 @@ int main() {
       int calls = 1;
       in >> calls;
       reply = server.time(calls);
+    } else if (cmd == "phases") {
+      reply = server.phases();
     } else if (cmd == "diff") {
       reply = server.diff();
     } else if (cmd == "quit") {

@@ -9,6 +9,7 @@
 #     BUILD_DIR...  the first is the candidate, the others the baselines
 #     --sweep LIST  split counts the candidate also runs in every round (decode_fast_timing --splits)
 set -u
+. "$(dirname "$0")/decode_fast_sanitize.sh"
 POINTS=""
 ROUNDS=3
 REPS=100
@@ -60,14 +61,7 @@ for r in $(seq 1 "$ROUNDS"); do
   fi
 done
 
-if [ "$SANITIZE" = 1 ]; then
-  for run in "memcheck:*DecodeFastSmall*" "racecheck:*DecodeFastSmall*bfloat16"; do
-    tool=${run%%:*}
-    timeout 200 compute-sanitizer --tool "$tool" --error-exitcode 9 "$TESTS" \
-      --gtest_filter="${run#*:}" > "$WORK/$tool.log" 2>&1
-    summary+=("$tool rc=$? ($(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$WORK/$tool.log" | tail -1); $(grep -cE '^\[       OK \]' "$WORK/$tool.log") ok)")
-  done
-fi
+[ "$SANITIZE" = 1 ] && decode_fast_sanitize "$TESTS" "$WORK" 200
 
 python3 bench/decode_fast_ab.py "$WORK" "${BUILDS[@]}" | tee "$WORK/ab.md"
 tar -czf "$OUT/decode_fast_ab.tar.gz" -C "$WORK" .

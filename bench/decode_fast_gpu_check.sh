@@ -12,6 +12,7 @@
 #     --repeat N      timing + torch N times (default 1); the first run sweeps split counts
 #     --splits LIST   that sweep (decode_fast_timing --splits; default the tool's)
 set -u
+. "$(dirname "$0")/decode_fast_sanitize.sh"
 BUILD=build-dec
 BASELINES=()
 REPEAT=1
@@ -75,16 +76,7 @@ for r in $(seq 1 "$REPEAT"); do
   fi
 done
 
-if [ "$SANITIZE" = 1 ]; then
-  # memcheck on both dtypes; racecheck (slower, and the shared-memory traffic does not depend on
-  # the dtype) on bfloat16 only.
-  for run in "memcheck:*DecodeFastSmall*" "racecheck:*DecodeFastSmall*bfloat16"; do
-    tool=${run%%:*}
-    timeout 150 compute-sanitizer --tool "$tool" --error-exitcode 9 "$TESTS" \
-      --gtest_filter="${run#*:}" > "$WORK/$tool.log" 2>&1
-    summary+=("$tool rc=$? ($(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$WORK/$tool.log" | tail -1); $(grep -cE '^\[       OK \]' "$WORK/$tool.log") ok)")
-  done
-fi
+[ "$SANITIZE" = 1 ] && decode_fast_sanitize "$TESTS" "$WORK" 150
 
 tar -czf "$OUT/decode_fast_check.tar.gz" -C "$WORK" .
 printf '%s\n' "${summary[@]}"

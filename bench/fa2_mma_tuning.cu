@@ -155,6 +155,13 @@ std::vector<Variant> variants() {
   // head_dim 256 causal: V of the first key block with Q and K; one launch group of every head
   v.push_back(variant<bf16, 256, true, 64, 64, 4, 2, 2, false, true>(b));
   v.push_back(variant<bf16, 256, true, 64, 64, 4, 2, 2, false, false>(b, -1));
+  // head_dim 128: direct stores, the first V in the first step, both
+  v.push_back(variant<bf16, 128, true, 128, 64, 4, 1, 1, true, true, false>(b));
+  v.push_back(variant<bf16, 128, true, 128, 64, 4, 1, 1, true, false, true>(b));
+  v.push_back(variant<bf16, 128, true, 128, 64, 4, 1, 1, true, false, false>(b));
+  v.push_back(variant<bf16, 128, false, 128, 64, 4, 1, 1, true, true, false>(b));
+  v.push_back(variant<__half, 128, true, 128, 64, 4, 1, 1, true, true, false>(DType::kFloat16));
+  v.push_back(variant<__half, 128, true, 128, 64, 4, 1, 1, true, false, false>(DType::kFloat16));
   return v;
 }
 

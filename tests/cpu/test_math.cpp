@@ -2,6 +2,7 @@
 // dtype conversions (src/common/dtype_convert.h).
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -136,6 +137,38 @@ TEST(MergeState, EqualsSoftmaxOverTheUnion) {
     EXPECT_NEAR(st.lse(), whole.lse, 1e-5 * std::max(1.0, std::fabs(whole.lse)));
     EXPECT_NEAR(weights, 1.0, 1e-5);
     for (size_t d = 0; d < dim; ++d) EXPECT_NEAR(merged[d], whole.o[d], 1e-5);
+  }
+}
+
+// The all-at-once form the kernels use when every split's lse is at hand (maximum first, then the
+// unnormalised weights) gives the online form's lse and weights, empty splits and rows included.
+TEST(MergeState, AllAtOnceEqualsOnline) {
+  testing::detail::Rng rng(11);
+  for (int trial = 0; trial < 200; ++trial) {
+    const int splits = 1 + rng.uniform_int(0, 15);
+    std::vector<float> lse(splits);
+    for (float& x : lse) {
+      x = rng.uniform_int(0, 3) == 0 ? -INFINITY : static_cast<float>((trial % 4 == 0 ? 60.0 : 4.0) * rng.normal());
+    }
+    if (trial % 10 == 0) std::fill(lse.begin(), lse.end(), -INFINITY);
+    MergeState st;
+    float max_lse = -INFINITY;
+    for (float x : lse) {
+      st.add(x);
+      max_lse = std::max(max_lse, x);
+    }
+    float sum = 0.0f;
+    for (float x : lse) sum += MergeState::unnormalised_weight(x, max_lse);
+    const float merged = MergeState::merged_lse(max_lse, sum);
+    if (st.lse() == -INFINITY) {
+      EXPECT_EQ(merged, -INFINITY);
+    } else {
+      EXPECT_NEAR(merged, st.lse(), 1e-5f * std::max(1.0f, std::fabs(st.lse())));
+    }
+    for (float x : lse) {
+      const float w = sum > 0.0f ? MergeState::unnormalised_weight(x, max_lse) / sum : 0.0f;
+      EXPECT_NEAR(w, st.weight(x), 1e-6f);
+    }
   }
 }
 

@@ -1,5 +1,5 @@
 // Helpers for the bad-argument tests: valid baseline arguments from the harness, byte-level
-// poisoning of output views, and stable storage for replacement buffers.
+// poisoning of output views, the rejected-call check, and stable storage for replacement buffers.
 #pragma once
 
 #include <cctype>
@@ -12,6 +12,8 @@
 #include <ostream>
 #include <string>
 #include <vector>
+
+#include <gtest/gtest.h>
 
 #include "testing.h"
 
@@ -81,6 +83,17 @@ class Scratch {
   std::deque<std::vector<int32_t>> ints_;
   std::deque<std::vector<float>> floats_;
 };
+
+// A rejected call: the expected code, a message containing `message`, and out / lse (poisoned
+// before the call) left as they were.
+inline void expect_rejected(const Status& st, StatusCode code, const std::string& message, const TensorView& out,
+                            const TensorView& lse) {
+  EXPECT_EQ(st.code(), code) << st.message();
+  EXPECT_NE(st.message().find(message), std::string::npos)
+      << "message: " << st.message() << "\nexpected to contain: " << message;
+  EXPECT_TRUE(untouched(out)) << "out was written by a failing call";
+  EXPECT_TRUE(untouched(lse)) << "lse was written by a failing call";
+}
 
 inline void set_shape(TensorView* t, std::initializer_list<int64_t> shape) {
   int i = 0;

@@ -12,6 +12,7 @@ does not import torch.
 import sys
 
 from ._api import (
+    __all__,
     attention,
     attention_varlen,
     built_with_cuda,
@@ -23,17 +24,6 @@ from ._api import (
 )
 
 __version__ = "0.1.0"
-
-__all__ = [
-    "attention",
-    "attention_varlen",
-    "decode",
-    "select_kernel",
-    "select_decode_kernel",
-    "kernels",
-    "built_with_cuda",
-    "cuda_device_count",
-]
 
 # With torch already imported, register the custom ops now, so that a first call made while
 # torch.compile traces finds them in place; otherwise the first torch tensor registers them.

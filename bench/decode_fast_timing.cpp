@@ -13,7 +13,8 @@
 //
 // usage: decode_fast_timing [--reps N] [--csv FILE] [--quick] [--points LIST] [--splits LIST]
 //   --quick:  a few small points only (a smoke run)
-//   --points: only these grid points, "batch/heads/heads_kv/kv,..." (e.g. 1/32/8/1024,16/32/8/1024)
+//   --points: these points instead of the grid, "batch/heads/heads_kv/kv,..." (e.g. 1/32/8/1024,16/32/8/1024;
+//             points outside the grid too)
 //   --splits: the split counts of the sweep, "2,4,8" ("" or "none": no sweep; default: 2..256)
 #include <cuda_runtime.h>
 
@@ -299,10 +300,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--points") && i + 1 < argc) only = parse_points(argv[++i]);
     else if (!std::strcmp(argv[i], "--splits") && i + 1 < argc) sweep = parse_ints(argv[++i]);
   }
-  std::vector<Point> points;
-  for (const Point& pt : grid(quick)) {
-    if (only.empty() || std::find(only.begin(), only.end(), pt) != only.end()) points.push_back(pt);
-  }
+  const std::vector<Point> points = only.empty() ? grid(quick) : only;
   Device dev;
   for (const Point& pt : points) {
     dev.cache_bytes = std::max(dev.cache_bytes, static_cast<size_t>(pt.batch) * pt.kv * pt.heads_kv * kHeadDim * 2);
@@ -401,6 +399,30 @@ int main(int argc, char** argv) {
                 pt.heads, pt.heads_kv, pt.kv, bytes / 1e6, ta, auto_splits, gbps(ta), gbps(best_us), best_splits,
                 gbps(tp[0]), gbps(tp[1]), gbps(tp[2]), worst_diff);
     std::fflush(stdout);
+  }
+  // The copy ceiling at the size of each large point: a device-to-device copy that reads half of
+  // K+V's bytes and writes as many (the same bytes moved), timed like decode() with the L2
+  // flushed first, so that its fixed costs (launch, ramp, the flush's write-back) are those of
+  // one decode step of that size. Last, because it overwrites V.
+  for (const Point& pt : points) {
+    const size_t bytes = 2ull * pt.batch * pt.kv * pt.heads_kv * kHeadDim * 2;
+    if (bytes < (512ull << 20) || bytes / 2 > dev.cache_bytes) continue;
+    std::vector<double> us;
+    for (int r = 0; r < reps; ++r) {
+      CHECK_CUDA(cudaMemsetAsync(dev.flush, r & 0xff, kFlushBytes));
+      CHECK_CUDA(cudaEventRecord(dev.start));
+      CHECK_CUDA(cudaMemcpyAsync(dev.v, dev.k, bytes / 2, cudaMemcpyDeviceToDevice));
+      CHECK_CUDA(cudaEventRecord(dev.stop));
+      CHECK_CUDA(cudaEventSynchronize(dev.stop));
+      float ms = 0;
+      CHECK_CUDA(cudaEventElapsedTime(&ms, dev.start, dev.stop));
+      us.push_back(ms * 1e3);
+    }
+    const double t = median(us);
+    std::printf("same-size copy %6d %3d/%-2d %7d: %.0f GB/s (%.1f us)\n", pt.batch, pt.heads, pt.heads_kv, pt.kv,
+                bytes / t / 1e3, t);
+    std::fprintf(csv, "%d,%d,%d,%d,copy_size,0,%.3f,%.1f,0\n", pt.batch, pt.heads, pt.heads_kv, pt.kv, t,
+                 bytes / t / 1e3);
   }
   std::fclose(csv);
   return 0;

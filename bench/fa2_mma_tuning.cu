@@ -129,14 +129,14 @@ struct Variant {
 // [v1: V of the first key block copied with Q and K | v0: in the first step] [d: output stored
 // directly from the registers] [probe: phases stamped].
 template <typename T, int kD, bool kCausal, int kM, int kN, int kW, int kWN, int kAhead, bool kState, bool kPrologueV,
-          bool kStaged = true, class Probe = NoPhaseProbe>
+          bool kStaged = true, class Probe = NoPhaseProbe, int kMinBlocks = 0>
 Variant variant(DType dtype, int group_heads = 0) {
   std::string name = std::to_string(kM) + "x" + std::to_string(kN) + "x" + std::to_string(kW) + "w" +
                      (kWN > 1 ? "p" : "") + "a" + std::to_string(kAhead) + (kState ? "s" : "") +
                      (kPrologueV ? "v1" : "v0") + (kStaged ? "" : "d") +
-                     probe_tag<Probe>();
+                     probe_tag<Probe>() + (kMinBlocks > 0 ? "m" + std::to_string(kMinBlocks) : "");
   if (group_heads != 0) name += group_heads < 0 ? "gall" : "g" + std::to_string(group_heads);
-  using Tr = Fa2MmaTraits<T, kD, kCausal, kM, kN, kW, kWN, kAhead, kState, kPrologueV, kStaged, Probe>;
+  using Tr = Fa2MmaTraits<T, kD, kCausal, kM, kN, kW, kWN, kAhead, kState, kPrologueV, kStaged, Probe, kMinBlocks>;
   return {name, dtype, kD, kCausal,
           [group_heads](const AttentionProblem& p, const DeviceInfo& info, cudaStream_t s) {
             return launch_fa2_mma_tiles<Tr>(p, info, s, group_heads < 0 ? p.batch * p.heads : group_heads);
@@ -147,21 +147,15 @@ std::vector<Variant> variants() {
   using bf16 = __nv_bfloat16;
   const DType b = DType::kBFloat16;
   std::vector<Variant> v;
-  // the output stored directly from the registers (the previous epilogue)
-  v.push_back(variant<bf16, 64, false, 128, 64, 4, 1, 2, false, true, false>(b));
-  v.push_back(variant<bf16, 256, false, 64, 64, 4, 2, 2, true, true, false>(b));
-  // V of the first key block copied in the first step rather than with Q and K
-  v.push_back(variant<bf16, 64, false, 128, 64, 4, 1, 2, false, false>(b));
-  // head_dim 256 causal: V of the first key block with Q and K; one launch group of every head
-  v.push_back(variant<bf16, 256, true, 64, 64, 4, 2, 2, false, true>(b));
-  v.push_back(variant<bf16, 256, true, 64, 64, 4, 2, 2, false, false>(b, -1));
-  // head_dim 128: direct stores, the first V in the first step, both
-  v.push_back(variant<bf16, 128, true, 128, 64, 4, 1, 1, true, true, false>(b));
-  v.push_back(variant<bf16, 128, true, 128, 64, 4, 1, 1, true, false, true>(b));
-  v.push_back(variant<bf16, 128, true, 128, 64, 4, 1, 1, true, false, false>(b));
-  v.push_back(variant<bf16, 128, false, 128, 64, 4, 1, 1, true, true, false>(b));
-  v.push_back(variant<__half, 128, true, 128, 64, 4, 1, 1, true, true, false>(DType::kFloat16));
-  v.push_back(variant<__half, 128, true, 128, 64, 4, 1, 1, true, false, false>(DType::kFloat16));
+  // head_dim 64: three blocks per SM (<= 168 registers) on 128 x 32 tiles (S of 32 keys per warp),
+  // 128 x 32 at two blocks per SM (the tile alone), and 128 x 64 held to three blocks per SM
+  v.push_back(variant<bf16, 64, false, 128, 32, 4, 1, 2, false, true, true, NoPhaseProbe, 3>(b));
+  v.push_back(variant<bf16, 64, false, 128, 32, 4, 1, 2, true, true, true, NoPhaseProbe, 3>(b));
+  v.push_back(variant<bf16, 64, false, 128, 32, 4, 1, 2, false, false, true, NoPhaseProbe, 3>(b));
+  v.push_back(variant<bf16, 64, false, 128, 32, 4, 1, 2, false, true, true>(b));
+  v.push_back(variant<bf16, 64, false, 128, 64, 4, 1, 1, false, true, true, NoPhaseProbe, 3>(b));
+  v.push_back(variant<bf16, 64, true, 128, 32, 4, 1, 2, false, false, true, NoPhaseProbe, 3>(b));
+  v.push_back(variant<bf16, 64, true, 128, 32, 4, 1, 2, false, false, true>(b));
   return v;
 }
 

@@ -22,13 +22,13 @@ struct NoPhaseProbe {
 // measure them (kAhead, kStateInSmem, kPrologueV: Fa2MmaTile::ahead, ::state_in_smem,
 // ::prologue_v). kStagedOut: the output leaves through shared memory in 16-byte chunks
 // (store_output). Probe: hooks at the block's phases (NoPhaseProbe: none; the tuning program
-// times them).
+// times them). kMinBlocksPerSm_: the launch bound's blocks per SM (0: the rule below).
 template <typename T_, int kHeadDim_, bool kCausal_, int kBlockM_ = fa2_mma_tile(kHeadDim_, kCausal_).block_m,
           int kBlockN_ = fa2_mma_tile(kHeadDim_, kCausal_).block_n,
           int kWarps_ = fa2_mma_tile(kHeadDim_, kCausal_).warps,
           int kWarpsN_ = fa2_mma_tile(kHeadDim_, kCausal_).warps_n, int kAhead_ = fa2_mma_tile(kHeadDim_, kCausal_).ahead,
           bool kStateInSmem_ = fa2_mma_tile(kHeadDim_, kCausal_).state_in_smem, bool kPrologueV_ = fa2_mma_tile(kHeadDim_, kCausal_).prologue_v,
-          bool kStagedOut_ = true, class Probe_ = NoPhaseProbe>
+          bool kStagedOut_ = true, class Probe_ = NoPhaseProbe, int kMinBlocksPerSm_ = 0>
 struct Fa2MmaTraits {
   using T = T_;
   static constexpr int kHeadDim = kHeadDim_;
@@ -89,7 +89,7 @@ struct Fa2MmaTraits {
 
   // Two 4-warp blocks per SM (the register file holds 2 x 128 threads x 255 registers): while one
   // waits on a barrier or a copy, the other's matrix products run.
-  static constexpr int kMinBlocksPerSm = kWarps == 4 ? 2 : 1;
+  static constexpr int kMinBlocksPerSm = kMinBlocksPerSm_ > 0 ? kMinBlocksPerSm_ : kWarps == 4 ? 2 : 1;
 };
 
 }  // namespace sfa::cuda

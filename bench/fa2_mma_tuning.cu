@@ -156,6 +156,10 @@ std::vector<Variant> variants() {
   v.push_back(variant<bf16, 64, false, 128, 64, 4, 1, 1, false, true, true, NoPhaseProbe, 3>(b));
   v.push_back(variant<bf16, 64, true, 128, 32, 4, 1, 2, false, false, true, NoPhaseProbe, 3>(b));
   v.push_back(variant<bf16, 64, true, 128, 32, 4, 1, 2, false, false, true>(b));
+  // head_dim 256 without a mask: 128-row blocks of 4 warp pairs, one block per SM (each K / V tile
+  // read from L2 once per 128 query rows instead of per 64)
+  v.push_back(variant<bf16, 256, false, 128, 64, 8, 2, 2, true, true, true>(b));
+  v.push_back(variant<bf16, 256, false, 128, 64, 8, 2, 2, false, true, true>(b));
   return v;
 }
 

@@ -51,7 +51,7 @@ fi
 if [ -n "$NCU" ]; then
   IFS=';' read -ra shapes <<<"$NCU"
   for sh in "${shapes[@]}"; do
-    printf 'shape %s\nquit\n' "$sh" | timeout 120 ncu --kernel-name regex:fa2_mma_kernel --launch-count 1 \
+    printf 'shape %s\nquit\n' "$sh" | timeout 120 ncu --clock-control none --kernel-name regex:fa2_mma_kernel --launch-count 1 \
       --section SpeedOfLight --section WarpStateStats --section SchedulerStats --section Occupancy \
       --section MemoryWorkloadAnalysis "$BUILD/bench/fa2_mma_tuning" >"$OUT/ncu.txt" 2>&1
     echo "ncu $sh: rc=$?" >>"$LOG"

@@ -129,14 +129,15 @@ struct Variant {
 // [v1: V of the first key block copied with Q and K | v0: in the first step] [d: output stored
 // directly from the registers] [probe: phases stamped].
 template <typename T, int kD, bool kCausal, int kM, int kN, int kW, int kWN, int kAhead, bool kState, bool kPrologueV,
-          bool kStaged = true, class Probe = NoPhaseProbe, int kMinBlocks = 0>
+          bool kStaged = true, class Probe = NoPhaseProbe, int kMinBlocks = 0, int kStages = 0>
 Variant variant(DType dtype, int group_heads = 0) {
   std::string name = std::to_string(kM) + "x" + std::to_string(kN) + "x" + std::to_string(kW) + "w" +
                      (kWN > 1 ? "p" : "") + "a" + std::to_string(kAhead) + (kState ? "s" : "") +
                      (kPrologueV ? "v1" : "v0") + (kStaged ? "" : "d") +
-                     probe_tag<Probe>() + (kMinBlocks > 0 ? "m" + std::to_string(kMinBlocks) : "");
+                     probe_tag<Probe>() + (kMinBlocks > 0 ? "m" + std::to_string(kMinBlocks) : "") +
+                     (kStages > 0 ? "k" + std::to_string(kStages) : "");
   if (group_heads != 0) name += group_heads < 0 ? "gall" : "g" + std::to_string(group_heads);
-  using Tr = Fa2MmaTraits<T, kD, kCausal, kM, kN, kW, kWN, kAhead, kState, kPrologueV, kStaged, Probe, kMinBlocks>;
+  using Tr = Fa2MmaTraits<T, kD, kCausal, kM, kN, kW, kWN, kAhead, kState, kPrologueV, kStaged, Probe, kMinBlocks, kStages>;
   return {name, dtype, kD, kCausal,
           [group_heads](const AttentionProblem& p, const DeviceInfo& info, cudaStream_t s) {
             return launch_fa2_mma_tiles<Tr>(p, info, s, group_heads < 0 ? p.batch * p.heads : group_heads);
@@ -147,19 +148,12 @@ std::vector<Variant> variants() {
   using bf16 = __nv_bfloat16;
   const DType b = DType::kBFloat16;
   std::vector<Variant> v;
-  // head_dim 64: three blocks per SM (<= 168 registers) on 128 x 32 tiles (S of 32 keys per warp),
-  // 128 x 32 at two blocks per SM (the tile alone), and 128 x 64 held to three blocks per SM
-  v.push_back(variant<bf16, 64, false, 128, 32, 4, 1, 2, false, true, true, NoPhaseProbe, 3>(b));
-  v.push_back(variant<bf16, 64, false, 128, 32, 4, 1, 2, true, true, true, NoPhaseProbe, 3>(b));
-  v.push_back(variant<bf16, 64, false, 128, 32, 4, 1, 2, false, false, true, NoPhaseProbe, 3>(b));
-  v.push_back(variant<bf16, 64, false, 128, 32, 4, 1, 2, false, true, true>(b));
-  v.push_back(variant<bf16, 64, false, 128, 64, 4, 1, 1, false, true, true, NoPhaseProbe, 3>(b));
-  v.push_back(variant<bf16, 64, true, 128, 32, 4, 1, 2, false, false, true, NoPhaseProbe, 3>(b));
-  v.push_back(variant<bf16, 64, true, 128, 32, 4, 1, 2, false, false, true>(b));
-  // head_dim 256 without a mask: 128-row blocks of 4 warp pairs, one block per SM (each K / V tile
-  // read from L2 once per 128 query rows instead of per 64)
-  v.push_back(variant<bf16, 256, false, 128, 64, 8, 2, 2, true, true, true>(b));
-  v.push_back(variant<bf16, 256, false, 128, 64, 8, 2, 2, false, true, true>(b));
+  // head_dim 64 with one K and one V tile (k1, the previous shipped kernel); head_dim 128 with
+  // double-buffered K and V (k2)
+  v.push_back(variant<bf16, 64, false, 128, 64, 4, 1, 2, false, true, true, NoPhaseProbe, 0, 1>(b));
+  v.push_back(variant<bf16, 64, true, 128, 64, 4, 1, 2, false, false, true, NoPhaseProbe, 0, 1>(b));
+  v.push_back(variant<bf16, 128, false, 128, 64, 4, 1, 1, true, true, true, NoPhaseProbe, 0, 2>(b));
+  v.push_back(variant<bf16, 128, true, 128, 64, 4, 1, 1, true, true, true, NoPhaseProbe, 0, 2>(b));
   return v;
 }
 

@@ -134,9 +134,72 @@ struct Fa2MmaBlock {
     return n >= w.unmasked_lo && n < w.unmasked_hi ? Visibility::kAll : Visibility::kSome;
   }
 
+  // K_{n-1} and V_{n-1} into the other slot of the double-buffered tiles (kKvStages 2) when the
+  // loop goes on past n (whole tiles: only the last key block is ragged), else copies that read
+  // nothing; one copy group.
+  __device__ __forceinline__ void prefetch_kv(int n, uint32_t slot, const AttentionProblem& p) {
+    const bool more = n > scalars().kb.n_min;
+    const int64_t first_row = static_cast<int64_t>(more ? n - 1 : n) * Tr::kBlockN;
+    KLoader::with_source(k_source(), threadIdx.x).load_if(more, sK + slot, first_row, p.k_stride.row);
+    VLoader::with_source(v_source(), threadIdx.x).load_if(more, sV + slot, first_row, p.v_stride.row);
+    cp_async_commit();
+  }
+
   // One iteration of the key loop over key block n (Algorithm 1, lines 6-10).
   template <bool kMasked>
   __device__ __forceinline__ void step(int n, const AttentionProblem& p) {
+    if constexpr (Tr::kKvStages == 2) {
+      step_double_buffered<kMasked>(n, p);
+    } else {
+      step_single_buffered<kMasked>(n, p);
+    }
+  }
+
+  // With double-buffered K and V: key block n's tiles sit in slot (n_max - 1 - n) % 2, copied
+  // during key block n + 1. K_{n-1} and V_{n-1} go to the other slot once S = Q K_n^T is issued
+  // (so their copies do not queue ahead of its ldmatrix loads) and stream in during the softmax,
+  // P V_n and the next block's start. One barrier per key block.
+  template <bool kMasked>
+  __device__ __forceinline__ void step_double_buffered(int n, const AttentionProblem& p) {
+    static_assert(Tr::KTile::kBytes == Tr::VTile::kBytes, "K and V slots are the same size");
+    const ScoreScale scale = score_scale(p.softmax_scale, p.softcap);
+    const Visibility vis = kMasked ? warp_visibility(n) : Visibility::kAll;
+    FragC rS[Tr::kMmaM][Tr::kTilesN];
+    float m_tile[Tr::kRowsPerThread];
+    const int n_max = scalars().kb.n_max;
+    const uint32_t slot = ((n_max - 1 - n) & 1) * Tr::KTile::kBytes, other = Tr::KTile::kBytes - slot;
+    cp_async_wait<0>();
+    __syncthreads();  // K_n and V_n (and Q) are in shared memory; every warp is done with the other slot
+    if (n == n_max - 1) Tr::Probe::mark(BlockPhase::kTilesLanded);
+    if (vis == Visibility::kNone) {  // the warp still copies its share of the next tiles
+      prefetch_kv(n, other, p);
+      return;
+    }
+
+    // S = Q K_n^T (the warp's keys), then the score transform (scale sign / softcap) and the mask
+    clear(rS);
+    gemm_qk<T, Tr::kHeadDim, Tr::kAhead>(rS, q_addr, k_addr.shifted(slot));
+    transform_scores(rS, scale);
+    if (kMasked && vis == Visibility::kSome) {
+      const Scalars sc = scalars();
+      mask_scores(rS, row0(), n * Tr::kBlockN + key_offset() + 2 * (lane() % 4), sc.len_q, sc.len_k,
+                  sc.window_left, sc.window_right);
+    }
+    tile_row_max(rS, m_tile);
+    prefetch_kv(n, other, p);  // K_{n-1}, V_{n-1}
+
+    // m_new = max(m, rowmax(S)); P = exp2(S c - m_new c); l = alpha l + rowsum(P); O = alpha O
+    load_row_sums();
+    softmax_update(rS, rO, rows, m_tile, scale.scale_log2);
+    store_row_sums();
+    // O = O + P V_n
+    gemm_pv<T, Tr::kAhead>(rO, rS, v_addr.shifted(slot));
+  }
+
+  // With one K and one V tile: V_n streams in during S = Q K_n^T, K_{n-1} during the softmax and
+  // P V_n. Two barriers per key block.
+  template <bool kMasked>
+  __device__ __forceinline__ void step_single_buffered(int n, const AttentionProblem& p) {
     const ScoreScale scale = score_scale(p.softmax_scale, p.softcap);
     const Visibility vis = kMasked ? warp_visibility(n) : Visibility::kAll;
     FragC rS[Tr::kMmaM][Tr::kTilesN];

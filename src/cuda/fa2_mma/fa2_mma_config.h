@@ -5,7 +5,9 @@
 //   head_dim <= 64:   128 x 64 tiles, 4 warps (32 query rows per warp). 128 x 128 needs more than 255
 //                     registers (ptxas spills) and, without a mask, is 4% faster at seqlen 512 but
 //                     1-3% slower from 2k on (third round; 3-12% slower with the causal mask at
-//                     512-2k in the first).
+//                     512-2k in the first). K and V double-buffered (kv_stages 2, 48 KB per block):
+//                     causal +1-4.5% at every length; without a mask +4% at 512, +1.5% at 1k and
+//                     1-3% slower from 2k (fifth round), kept for the 512-token shapes.
 //   head_dim 96:      128 x 64 tiles on 8 warps (on 4 warps ptxas spills ~100 bytes)
 //   head_dim 128:     128 x 64 tiles, 4 warps: 68 KB of shared memory, two blocks per SM
 //                     (128 x 32: 4-10% slower; 64 x 64: 5-20% slower; 128 x 64 on 8 warps: 15-25% slower).
@@ -44,26 +46,31 @@ struct Fa2MmaTile {
   // 512-1k tokens (head_dim 128, 256; head_dim 64 within 1%), where the first key block is the
   // diagonal one and the start's copies are what the block waits for.
   bool prologue_v;
+  // K and V tiles in shared memory: 1 (one of each: V_n streams in during S = Q K_n^T and K_{n-1}
+  // during the softmax and P V_n, two barriers per key block) or 2 (double-buffered: K_{n-1} and
+  // V_{n-1} are issued after S = Q K_n^T and stream in until the next key block starts, one barrier
+  // per key block; the first key block's V then always comes with Q and K).
+  int kv_stages;
 };
 
 // `causal`: the instantiation for a bounded key range (causal or a sliding window).
 constexpr Fa2MmaTile fa2_mma_tile(int head_dim, bool causal) {
-  return head_dim <= 64    ? Fa2MmaTile{128, 64, 4, 1, false, 2, !causal}
-         : head_dim <= 96  ? Fa2MmaTile{128, 64, 8, 1, false, 2, !causal}
-         : head_dim <= 128 ? Fa2MmaTile{128, 64, 4, 1, true, 1, !causal}
-         : head_dim <= 192 ? Fa2MmaTile{128, 64, 8, 1, false, 2, !causal}
-                           : Fa2MmaTile{64, 64, 4, 2, !causal, 2, !causal};
+  return head_dim <= 64    ? Fa2MmaTile{128, 64, 4, 1, false, 2, true, 2}
+         : head_dim <= 96  ? Fa2MmaTile{128, 64, 8, 1, false, 2, !causal, 1}
+         : head_dim <= 128 ? Fa2MmaTile{128, 64, 4, 1, true, 1, !causal, 1}
+         : head_dim <= 192 ? Fa2MmaTile{128, 64, 8, 1, false, 2, !causal, 1}
+                           : Fa2MmaTile{64, 64, 4, 2, !causal, 2, !causal, 1};
 }
 
-// Shared memory of one block: a Q tile, one K tile and one V tile of 16-bit elements; with warp
+// Shared memory of one block: a Q tile, kv_stages K tiles and as many V tiles of 16-bit elements; with warp
 // pairs also P [Br, Bc] (16-bit) and two float row statistics per pair member and row; with
 // state_in_smem the running row sums (one float per thread and row it holds: the 4 threads of a
 // quad, times warps_n, per query row), two 8-byte copy sources per thread and the block's scalars
 // (kFa2MmaScalarBytes); four ints per warp (the key blocks its rows see).
 constexpr size_t kFa2MmaScalarBytes = 48;
 constexpr size_t fa2_mma_smem_bytes(int block_m, int block_n, int head_dim, int warps, int warps_n,
-                                    bool state_in_smem) {
-  return sizeof(short) * static_cast<size_t>(head_dim) * (block_m + 2 * block_n) +
+                                    bool state_in_smem, int kv_stages) {
+  return sizeof(short) * static_cast<size_t>(head_dim) * (block_m + 2 * block_n * kv_stages) +
          (warps_n > 1 ? sizeof(short) * static_cast<size_t>(block_m) * block_n +
                             2 * sizeof(float) * static_cast<size_t>(warps_n) * block_m
                       : 0) +
@@ -74,7 +81,7 @@ constexpr size_t fa2_mma_smem_bytes(int block_m, int block_n, int head_dim, int 
 }
 constexpr size_t fa2_mma_smem_bytes(int head_dim, bool causal) {
   const Fa2MmaTile t = fa2_mma_tile(head_dim, causal);
-  return fa2_mma_smem_bytes(t.block_m, t.block_n, head_dim, t.warps, t.warps_n, t.state_in_smem);
+  return fa2_mma_smem_bytes(t.block_m, t.block_n, head_dim, t.warps, t.warps_n, t.state_in_smem, t.kv_stages);
 }
 
 }  // namespace sfa::cuda

@@ -22,13 +22,14 @@ struct NoPhaseProbe {
 // measure them (kAhead, kStateInSmem, kPrologueV: Fa2MmaTile::ahead, ::state_in_smem,
 // ::prologue_v). kStagedOut: the output leaves through shared memory in 16-byte chunks
 // (store_output). Probe: hooks at the block's phases (NoPhaseProbe: none; the tuning program
-// times them). kMinBlocksPerSm_: the launch bound's blocks per SM (0: the rule below).
+// times them). kMinBlocksPerSm_: the launch bound's blocks per SM (0: the rule below). kKvStages_:
+// K and V tiles in shared memory (Fa2MmaTile::kv_stages; 0: the shipped choice).
 template <typename T_, int kHeadDim_, bool kCausal_, int kBlockM_ = fa2_mma_tile(kHeadDim_, kCausal_).block_m,
           int kBlockN_ = fa2_mma_tile(kHeadDim_, kCausal_).block_n,
           int kWarps_ = fa2_mma_tile(kHeadDim_, kCausal_).warps,
           int kWarpsN_ = fa2_mma_tile(kHeadDim_, kCausal_).warps_n, int kAhead_ = fa2_mma_tile(kHeadDim_, kCausal_).ahead,
           bool kStateInSmem_ = fa2_mma_tile(kHeadDim_, kCausal_).state_in_smem, bool kPrologueV_ = fa2_mma_tile(kHeadDim_, kCausal_).prologue_v,
-          bool kStagedOut_ = true, class Probe_ = NoPhaseProbe, int kMinBlocksPerSm_ = 0>
+          bool kStagedOut_ = true, class Probe_ = NoPhaseProbe, int kMinBlocksPerSm_ = 0, int kKvStages_ = 0>
 struct Fa2MmaTraits {
   using T = T_;
   static constexpr int kHeadDim = kHeadDim_;
@@ -41,6 +42,7 @@ struct Fa2MmaTraits {
   static constexpr bool kStateInSmem = kStateInSmem_;
   static constexpr bool kPrologueV = kPrologueV_;
   static constexpr bool kStagedOut = kStagedOut_;
+  static constexpr int kKvStages = kKvStages_ > 0 ? kKvStages_ : fa2_mma_tile(kHeadDim_, kCausal_).kv_stages;
   using Probe = Probe_;
 
   // Warp w = wm kWarpsN + wn owns query rows [wm kWarpRows, (wm + 1) kWarpRows) of the block as
@@ -64,6 +66,7 @@ struct Fa2MmaTraits {
   // A pair's column halves and its partner's P half must sit on whole swizzle groups (the
   // 16-byte chunk offsets of both are folded into addresses, smem_tile.cuh).
   static_assert(kWarpsN == 1 || (kWarpCols % 64 == 0 && kBlockN == 64), "warp pairs need 64-key blocks, d >= 128");
+  static_assert(kKvStages == 1 || (kKvStages == 2 && kWarpsN == 1), "double-buffered K / V: without warp pairs");
 
   using QTile = SmemTile<kBlockM, kHeadDim>;
   using KTile = SmemTile<kBlockN, kHeadDim>;
@@ -72,8 +75,8 @@ struct Fa2MmaTraits {
   static constexpr bool kPairs = kWarpsN > 1;
   static constexpr int kSmemQ = 0;
   static constexpr int kSmemK = kSmemQ + QTile::kBytes;
-  static constexpr int kSmemV = kSmemK + KTile::kBytes;
-  static constexpr int kSmemP = kSmemV + VTile::kBytes;  // [kWarpsM] PTile
+  static constexpr int kSmemV = kSmemK + kKvStages * KTile::kBytes;  // [kKvStages] KTile, then VTile
+  static constexpr int kSmemP = kSmemV + kKvStages * VTile::kBytes;  // [kWarpsM] PTile
   static constexpr int kSmemMax = kSmemP + (kPairs ? kWarpsM * PTile::kBytes : 0);  // [kWarpsM][2][kWarpRows]
   static constexpr int kSmemSum = kSmemMax + (kPairs ? kWarps * kWarpRows * 4 : 0);  // the same, row sums
   // With kStateInSmem: each thread's running row sums l and its K and V copy sources (each
@@ -84,7 +87,7 @@ struct Fa2MmaTraits {
   static constexpr int kSmemScalars = kSmemSrc + (kStateInSmem ? kThreads * 2 * 8 : 0);  // the block's scalars
   static constexpr int kSmemWarpKeys = kSmemScalars + (kStateInSmem ? int(kFa2MmaScalarBytes) : 0);  // [kWarps][4] int
   static constexpr int kSmemBytes = kSmemWarpKeys + kWarps * 16;
-  static_assert(kSmemBytes == fa2_mma_smem_bytes(kBlockM, kBlockN, kHeadDim, kWarps, kWarpsN, kStateInSmem),
+  static_assert(kSmemBytes == fa2_mma_smem_bytes(kBlockM, kBlockN, kHeadDim, kWarps, kWarpsN, kStateInSmem, kKvStages),
                 "smem layout");
 
   // Two 4-warp blocks per SM (the register file holds 2 x 128 threads x 255 registers): while one

@@ -5,14 +5,16 @@
 //   head_dim <= 64:   128 x 64 tiles, 4 warps (32 query rows per warp). 128 x 128 needs more than 255
 //                     registers (ptxas spills) and, without a mask, is 4% faster at seqlen 512 but
 //                     1-3% slower from 2k on (third round; 3-12% slower with the causal mask at
-//                     512-2k in the first). K and V double-buffered (kv_stages 2, 48 KB per block):
-//                     causal +1-4.5% at every length; without a mask +4% at 512, +1.5% at 1k and
-//                     1-3% slower from 2k (fifth round), kept for the 512-token shapes.
+//                     512-2k in the first). K and V double-buffered (kv_stages 2): causal +0.6-4.5% at
+//                     every length; without a mask +3-4% at 512, +1.5-3% at 1k and -1..+0.6% from 2k
+//                     (fifth round, two calls). 48 KB per block: two blocks per SM still fit on every
+//                     target (sm86/sm89: 100 KB per SM), as the registers allow no more.
 //   head_dim 96:      128 x 64 tiles on 8 warps (on 4 warps ptxas spills ~100 bytes)
-//   head_dim 128:     128 x 64 tiles, 4 warps: 100 KB of shared memory with K and V double-buffered,
-//                     two blocks per SM (128 x 32: 4-10% slower; 64 x 64: 5-20% slower; 128 x 64 on
-//                     8 warps: 15-25% slower). Double-buffered K and V: +0-2% without a mask up to 2k,
-//                     equal beyond; causal +1-4% from 2k (fifth round).
+//   head_dim 128:     128 x 64 tiles, 4 warps: 68 KB of shared memory, two blocks per SM
+//                     (128 x 32: 4-10% slower; 64 x 64: 5-20% slower; 128 x 64 on 8 warps: 15-25% slower).
+//                     Double-buffered K and V measured +0-2% without a mask up to 2k and +1-4% causal
+//                     from 2k on the H100, but need 100 KB per block: more than sm86/sm89 allow (99 KB)
+//                     and one block per SM on sm80, so not used here.
 //                     The state in shared memory and look-ahead 1 keep ptxas from spilling (without
 //                     a mask look-ahead 1 is also 1-4% faster than 2); at head_dim 64 the same state
 //                     in shared memory is 7-10% slower, so only head_dim 128 and 256 (where
@@ -59,7 +61,7 @@ struct Fa2MmaTile {
 constexpr Fa2MmaTile fa2_mma_tile(int head_dim, bool causal) {
   return head_dim <= 64    ? Fa2MmaTile{128, 64, 4, 1, false, 2, true, 2}
          : head_dim <= 96  ? Fa2MmaTile{128, 64, 8, 1, false, 2, !causal, 1}
-         : head_dim <= 128 ? Fa2MmaTile{128, 64, 4, 1, true, 1, true, 2}
+         : head_dim <= 128 ? Fa2MmaTile{128, 64, 4, 1, true, 1, !causal, 1}
          : head_dim <= 192 ? Fa2MmaTile{128, 64, 8, 1, false, 2, !causal, 1}
                            : Fa2MmaTile{64, 64, 4, 2, !causal, 2, !causal, 1};
 }

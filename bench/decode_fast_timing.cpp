@@ -249,6 +249,23 @@ double time_decode(Problem* pr, const Device& dev, int reps) {
   return median(us);
 }
 
+// Median microseconds of a device-to-device copy of `bytes` from K's buffer to V's (V is
+// overwritten), the L2 flushed before each copy when `flush`.
+double time_copy(const Device& dev, size_t bytes, int reps, bool flush) {
+  std::vector<double> us;
+  for (int r = 0; r < reps; ++r) {
+    if (flush) CHECK_CUDA(cudaMemsetAsync(dev.flush, r & 0xff, kFlushBytes));
+    CHECK_CUDA(cudaEventRecord(dev.start));
+    CHECK_CUDA(cudaMemcpyAsync(dev.v, dev.k, bytes, cudaMemcpyDeviceToDevice));
+    CHECK_CUDA(cudaEventRecord(dev.stop));
+    CHECK_CUDA(cudaEventSynchronize(dev.stop));
+    float ms = 0;
+    CHECK_CUDA(cudaEventElapsedTime(&ms, dev.start, dev.stop));
+    us.push_back(ms * 1e3);
+  }
+  return median(us);
+}
+
 std::vector<uint16_t> download_out(const Problem& pr, const Point& pt) {
   std::vector<uint16_t> h(static_cast<size_t>(pt.batch) * pt.heads * kHeadDim);
   CHECK_CUDA(cudaDeviceSynchronize());
@@ -323,17 +340,7 @@ int main(int argc, char** argv) {
   // Copy ceiling: device-to-device copy of 2 GB (bytes read + written).
   {
     const size_t bytes = std::min<size_t>(dev.cache_bytes, 2ull << 30);
-    std::vector<double> us;
-    for (int r = 0; r < 5; ++r) {
-      CHECK_CUDA(cudaEventRecord(dev.start));
-      CHECK_CUDA(cudaMemcpyAsync(dev.v, dev.k, bytes, cudaMemcpyDeviceToDevice));
-      CHECK_CUDA(cudaEventRecord(dev.stop));
-      CHECK_CUDA(cudaEventSynchronize(dev.stop));
-      float ms = 0;
-      CHECK_CUDA(cudaEventElapsedTime(&ms, dev.start, dev.stop));
-      us.push_back(ms * 1e3);
-    }
-    const double t = median(us);
+    const double t = time_copy(dev, bytes, 5, /*flush=*/false);
     std::printf("copy ceiling: %.0f GB/s (%zu MB copied)\n", 2.0 * bytes / t / 1e3, bytes >> 20);
     std::fprintf(csv, "0,0,0,0,copy,0,%.3f,%.1f,0\n", t, 2.0 * bytes / t / 1e3);
     fill_random(dev.v, dev.cache_bytes, 2);
@@ -407,18 +414,7 @@ int main(int argc, char** argv) {
   for (const Point& pt : points) {
     const size_t bytes = 2ull * pt.batch * pt.kv * pt.heads_kv * kHeadDim * 2;
     if (bytes < (512ull << 20) || bytes / 2 > dev.cache_bytes) continue;
-    std::vector<double> us;
-    for (int r = 0; r < reps; ++r) {
-      CHECK_CUDA(cudaMemsetAsync(dev.flush, r & 0xff, kFlushBytes));
-      CHECK_CUDA(cudaEventRecord(dev.start));
-      CHECK_CUDA(cudaMemcpyAsync(dev.v, dev.k, bytes / 2, cudaMemcpyDeviceToDevice));
-      CHECK_CUDA(cudaEventRecord(dev.stop));
-      CHECK_CUDA(cudaEventSynchronize(dev.stop));
-      float ms = 0;
-      CHECK_CUDA(cudaEventElapsedTime(&ms, dev.start, dev.stop));
-      us.push_back(ms * 1e3);
-    }
-    const double t = median(us);
+    const double t = time_copy(dev, bytes / 2, reps, /*flush=*/true);
     std::printf("same-size copy %6d %3d/%-2d %7d: %.0f GB/s (%.1f us)\n", pt.batch, pt.heads, pt.heads_kv, pt.kv,
                 bytes / t / 1e3, t);
     std::fprintf(csv, "%d,%d,%d,%d,copy_size,0,%.3f,%.1f,0\n", pt.batch, pt.heads, pt.heads_kv, pt.kv, t,

@@ -145,23 +145,6 @@ struct Fa2MmaBlock {
     cp_async_commit();
   }
 
-  // S = Q K_n^T over the warp's keys (K_n's tile at `k`), then the score transform (scale sign /
-  // softcap), the mask where some of the warp's rows see only part of the block, and the row maxima.
-  template <bool kMasked>
-  __device__ __forceinline__ void scores(FragC (&rS)[Tr::kMmaM][Tr::kTilesN], float (&m_tile)[Tr::kRowsPerThread], int n,
-                                         Visibility vis, const ScoreScale& scale,
-                                         const LdmatrixBases<typename Tr::KTile>& k) const {
-    clear(rS);
-    gemm_qk<T, Tr::kHeadDim, Tr::kAhead>(rS, q_addr, k);
-    transform_scores(rS, scale);
-    if (kMasked && vis == Visibility::kSome) {
-      const Scalars sc = scalars();
-      mask_scores(rS, row0(), n * Tr::kBlockN + key_offset() + 2 * (lane() % 4), sc.len_q, sc.len_k,
-                  sc.window_left, sc.window_right);
-    }
-    tile_row_max(rS, m_tile);
-  }
-
   // One iteration of the key loop over key block n (Algorithm 1, lines 6-10).
   template <bool kMasked>
   __device__ __forceinline__ void step(int n, const AttentionProblem& p) {
@@ -193,7 +176,16 @@ struct Fa2MmaBlock {
       return;
     }
 
-    scores<kMasked>(rS, m_tile, n, vis, scale, k_addr.shifted(slot));
+    // S = Q K_n^T (the warp's keys), then the score transform (scale sign / softcap) and the mask
+    clear(rS);
+    gemm_qk<T, Tr::kHeadDim, Tr::kAhead>(rS, q_addr, k_addr.shifted(slot));
+    transform_scores(rS, scale);
+    if (kMasked && vis == Visibility::kSome) {
+      const Scalars sc = scalars();
+      mask_scores(rS, row0(), n * Tr::kBlockN + key_offset() + 2 * (lane() % 4), sc.len_q, sc.len_k,
+                  sc.window_left, sc.window_right);
+    }
+    tile_row_max(rS, m_tile);
     prefetch_kv(n, other, p);  // K_{n-1}, V_{n-1}
 
     // m_new = max(m, rowmax(S)); P = exp2(S c - m_new c); l = alpha l + rowsum(P); O = alpha O
@@ -224,8 +216,17 @@ struct Fa2MmaBlock {
     if (first) Tr::Probe::mark(BlockPhase::kTilesLanded);
     if (!(Tr::kPrologueV && first)) load_v<kMasked>(n, p);  // V_n streams in while the first product runs
 
+    // S = Q K_n^T (the warp's keys), then the score transform (scale sign / softcap) and the mask
     if (vis != Visibility::kNone) {
-      scores<kMasked>(rS, m_tile, n, vis, scale, k_addr);
+      clear(rS);
+      gemm_qk<T, Tr::kHeadDim, Tr::kAhead>(rS, q_addr, k_addr);
+      transform_scores(rS, scale);
+      if (kMasked && vis == Visibility::kSome) {
+        const Scalars sc = scalars();
+        mask_scores(rS, row0(), n * Tr::kBlockN + key_offset() + 2 * (lane() % 4), sc.len_q, sc.len_k,
+                    sc.window_left, sc.window_right);
+      }
+      tile_row_max(rS, m_tile);
       if constexpr (Tr::kPairs) publish_rows(m_tile, s_max);
     }
 

@@ -107,8 +107,6 @@ struct Fa2MmaBlock {
   }
   // K_{n-1} when the loop goes on past n (a whole tile: only the last key block is ragged), else
   // copies that read nothing; see TileLoader::load_if.
-  // K_{n-1} when the loop goes on past n (a whole tile: only the last key block is ragged), else
-  // copies that read nothing; see TileLoader::load_if.
   __device__ __forceinline__ void prefetch_k(int n, const AttentionProblem& p) {
     const bool more = n > scalars().kb.n_min;
     KLoader::with_source(k_source(), threadIdx.x)

@@ -151,11 +151,11 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
 
     if constexpr (Tr::kStateInSmem) __syncthreads();  // thread 0's block scalars are in shared memory
     // Prologue: Q_i and the last key block K_{n_max-1} in one copy group (and V_{n_max-1} in a
-    // second one, kPrologueV or double-buffered K / V).
+    // second one, kPrologueV).
     TileLoader<typename Tr::QTile, Tr::kThreads, T>(gQ, p.q_stride.row, tid)
         .template load<true>(sQ, 0, valid_q, p.q_stride.row);
     blk.template load_k<true>(kb.n_max - 1, p);
-    if constexpr (Tr::kPrologueV || Tr::kKvStages == 2) blk.template load_v<true>(kb.n_max - 1, p);
+    if constexpr (Tr::kPrologueV) blk.template load_v<true>(kb.n_max - 1, p);
     // One loop for the masked edges (the ragged end or causal diagonal, a sliding window's left
     // edge) and the unmasked run between them: two step bodies, not one per edge.
     for (int n = kb.n_max - 1; n >= blk.scalars().kb.n_min; --n) {

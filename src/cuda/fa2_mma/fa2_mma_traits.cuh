@@ -40,9 +40,10 @@ struct Fa2MmaTraits {
   static constexpr int kThreads = 32 * kWarps;
   static constexpr int kAhead = kAhead_;
   static constexpr bool kStateInSmem = kStateInSmem_;
-  static constexpr bool kPrologueV = kPrologueV_;
-  static constexpr bool kStagedOut = kStagedOut_;
   static constexpr int kKvStages = kKvStages_ > 0 ? kKvStages_ : fa2_mma_tile(kHeadDim_, kCausal_).kv_stages;
+  // Double-buffered K and V always copy the first key block's V with Q and K.
+  static constexpr bool kPrologueV = kPrologueV_ || kKvStages == 2;
+  static constexpr bool kStagedOut = kStagedOut_;
   using Probe = Probe_;
 
   // Warp w = wm kWarpsN + wn owns query rows [wm kWarpRows, (wm + 1) kWarpRows) of the block as

@@ -12,10 +12,13 @@
 // copy ceiling is measured in the same process.
 //
 // usage: decode_fast_timing [--reps N] [--csv FILE] [--quick] [--points LIST] [--splits LIST]
+//                           [--interleave LIST]
 //   --quick:  a few small points only (a smoke run)
 //   --points: these points instead of the grid, "batch/heads/heads_kv/kv,..." (e.g. 1/32/8/1024,16/32/8/1024;
 //             points outside the grid too)
 //   --splits: the split counts of the sweep, "2,4,8" ("" or "none": no sweep; default: 2..256)
+//   --interleave: only these split counts ("0,6,8"; 0 = the heuristic's), timed in turn call by
+//             call (an A/B without the order effects of one count timed after another)
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -223,30 +226,69 @@ bool bind_workspace(Problem* pr, sfa::Launch* launch) {
   return true;
 }
 
+// Three untimed decode() calls; false (with the message) if one fails.
+bool warm_up(const Problem& pr, const sfa::Launch& launch) {
+  for (int i = 0; i < 3; ++i) {
+    sfa::Status st = sfa::decode(pr.args, launch);
+    if (!st) {
+      std::fprintf(stderr, "decode: %s\n", st.message().c_str());
+      return false;
+    }
+  }
+  return true;
+}
+
+// Microseconds of one decode() call after the L2 flush (`round` picks the flush's byte).
+double time_one(const Problem& pr, const sfa::Launch& launch, const Device& dev, int round) {
+  CHECK_CUDA(cudaMemsetAsync(dev.flush, round & 0xff, kFlushBytes));
+  CHECK_CUDA(cudaEventRecord(dev.start));
+  sfa::decode(pr.args, launch);
+  CHECK_CUDA(cudaEventRecord(dev.stop));
+  CHECK_CUDA(cudaEventSynchronize(dev.stop));
+  float ms = 0;
+  CHECK_CUDA(cudaEventElapsedTime(&ms, dev.start, dev.stop));
+  return ms * 1e3;
+}
+
 // Median microseconds of one decode() call, L2 flushed before each.
 double time_decode(Problem* pr, const Device& dev, int reps) {
   sfa::Launch launch;
-  if (!bind_workspace(pr, &launch)) return -1;
-  for (int i = 0; i < 3; ++i) {
-    sfa::Status st = sfa::decode(pr->args, launch);
-    if (!st) {
-      std::fprintf(stderr, "decode: %s\n", st.message().c_str());
-      return -1;
-    }
-  }
+  if (!bind_workspace(pr, &launch) || !warm_up(*pr, launch)) return -1;
   std::vector<double> us;
-  for (int r = 0; r < reps; ++r) {
-    CHECK_CUDA(cudaMemsetAsync(dev.flush, r & 0xff, kFlushBytes));
-    CHECK_CUDA(cudaEventRecord(dev.start));
-    sfa::decode(pr->args, launch);
-    CHECK_CUDA(cudaEventRecord(dev.stop));
-    CHECK_CUDA(cudaEventSynchronize(dev.stop));
-    float ms = 0;
-    CHECK_CUDA(cudaEventElapsedTime(&ms, dev.start, dev.stop));
-    us.push_back(ms * 1e3);
-  }
+  for (int r = 0; r < reps; ++r) us.push_back(time_one(*pr, launch, dev, r));
   CHECK_CUDA(cudaGetLastError());
   return median(us);
+}
+
+// Median microseconds of each split count in `splits` (0: the heuristic's), timed in turn: each
+// round times every count once, starting one further each round, so that no count always runs
+// after the same one (the timing of a call depends on the call before it by up to ~0.7 us at
+// batch 1 / kv 1k).
+std::vector<double> time_interleaved(Problem* pr, const Device& dev, const std::vector<int>& splits, int reps) {
+  const size_t n = splits.size();
+  std::vector<sfa::Launch> launches(n);
+  for (int pass = 0; pass < 2; ++pass) {  // the first pass sizes the workspace for the largest count
+    for (size_t i = 0; i < n; ++i) {
+      pr->args.num_splits = splits[i];
+      if (!bind_workspace(pr, &launches[i])) return {};
+    }
+  }
+  std::vector<std::vector<double>> us(n);
+  for (size_t i = 0; i < n; ++i) {
+    pr->args.num_splits = splits[i];
+    if (!warm_up(*pr, launches[i])) return {};
+  }
+  for (int r = 0; r < reps; ++r) {
+    for (size_t j = 0; j < n; ++j) {
+      const size_t i = (r + j) % n;
+      pr->args.num_splits = splits[i];
+      us[i].push_back(time_one(*pr, launches[i], dev, r));
+    }
+  }
+  CHECK_CUDA(cudaGetLastError());
+  std::vector<double> med(n);
+  for (size_t i = 0; i < n; ++i) med[i] = median(us[i]);
+  return med;
 }
 
 // Median microseconds of a device-to-device copy of `bytes` from K's buffer to V's (V is
@@ -310,12 +352,14 @@ int main(int argc, char** argv) {
   const char* csv_path = "decode_fast_timing.csv";
   std::vector<Point> only;
   std::vector<int> sweep = {2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256};
+  std::vector<int> interleave;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--csv") && i + 1 < argc) csv_path = argv[++i];
     else if (!std::strcmp(argv[i], "--quick")) quick = true;
     else if (!std::strcmp(argv[i], "--points") && i + 1 < argc) only = parse_points(argv[++i]);
     else if (!std::strcmp(argv[i], "--splits") && i + 1 < argc) sweep = parse_ints(argv[++i]);
+    else if (!std::strcmp(argv[i], "--interleave") && i + 1 < argc) interleave = parse_ints(argv[++i]);
   }
   const std::vector<Point> points = only.empty() ? grid(quick) : only;
   Device dev;
@@ -344,6 +388,31 @@ int main(int argc, char** argv) {
     std::printf("copy ceiling: %.0f GB/s (%zu MB copied)\n", 2.0 * bytes / t / 1e3, bytes >> 20);
     std::fprintf(csv, "0,0,0,0,copy,0,%.3f,%.1f,0\n", t, 2.0 * bytes / t / 1e3);
     fill_random(dev.v, dev.cache_bytes, 2);
+  }
+
+  if (!interleave.empty()) {
+    // Only the listed split counts, timed in turn (time_interleaved); rows "interleaved" (0: the
+    // heuristic's count, rows "interleaved_auto").
+    for (const Point& pt : points) {
+      const double bytes = 2.0 * pt.batch * pt.kv * pt.heads_kv * kHeadDim * 2;
+      Problem pr;
+      make_problem(pt, 0, dev, &pr);
+      pr.args.num_splits = 0;
+      const int auto_splits = chosen_splits(pr);
+      const std::vector<double> us = time_interleaved(&pr, dev, interleave, reps);
+      std::printf("%6d %3d/%-2d %7d |", pt.batch, pt.heads, pt.heads_kv, pt.kv);
+      for (size_t i = 0; i < us.size(); ++i) {
+        const int n = interleave[i] == 0 ? auto_splits : interleave[i];
+        std::printf(" %s%d: %.2f us", interleave[i] == 0 ? "auto " : "", n, us[i]);
+        std::fprintf(csv, "%d,%d,%d,%d,%s,%d,%.3f,%.1f,0\n", pt.batch, pt.heads, pt.heads_kv, pt.kv,
+                     interleave[i] == 0 ? "interleaved_auto" : "interleaved", n, us[i], bytes / us[i] / 1e3);
+      }
+      std::printf("\n");
+      std::fflush(stdout);
+      free_problem(&pr);
+    }
+    std::fclose(csv);
+    return 0;
   }
 
   std::printf("%6s %6s %7s %7s | %10s %6s %8s %8s | %9s %9s %9s | %s\n", "batch", "heads", "kv", "KV MB",

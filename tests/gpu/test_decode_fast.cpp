@@ -256,6 +256,32 @@ TEST_P(DecodeFastSmall, FirstCallInsideCapture) {
   cudaFree(workspace);
 }
 
+// The split heuristic on a short cache with few items (batch 1, 8 KV heads, kv 1024, on a GPU of
+// at least 128 SMs): as many splits as give each of a block's 8 warps one 16-key tile (8), not
+// the count for the SMs (6 on 132 SMs), and the result still matches the reference.
+TEST_P(DecodeFastSmall, ShortCacheSplitsGiveEachWarpOneTile) {
+  SFA_SKIP_WITHOUT_GPU();
+  int sms = 0;
+  ASSERT_EQ(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), cudaSuccess);
+  if (sms < 128) GTEST_SKIP() << "the few-items rule needs >= 128 SMs for 8 items; this GPU has " << sms;
+  DecodeCase c = make_case(GetParam(), 1, 1, 32, 8, 128, 1024);
+  std::unique_ptr<DecodeRun> run;
+  ASSERT_TRUE(DecodeRun::create(c, Device::cuda(0), next_seed(), &run).is_ok());
+  DecodeArgs args = run->args(kKernel);
+  size_t auto_bytes = 0, eight_bytes = 0, six_bytes = 0;
+  ASSERT_TRUE(decode_workspace_size(args, &auto_bytes).is_ok());
+  args.num_splits = 8;
+  ASSERT_TRUE(decode_workspace_size(args, &eight_bytes).is_ok());
+  args.num_splits = 6;
+  ASSERT_TRUE(decode_workspace_size(args, &six_bytes).is_ok());
+  EXPECT_NE(eight_bytes, six_bytes);
+  EXPECT_EQ(auto_bytes, eight_bytes);
+  const Status st = run->run(kKernel);
+  ASSERT_TRUE(st.is_ok()) << st.message();
+  const CaseResult r = run->verify();
+  EXPECT_TRUE(r.passed()) << r.summary();
+}
+
 std::string dtype_param_name(const ::testing::TestParamInfo<DType>& info) { return dtype_name(info.param); }
 
 INSTANTIATE_TEST_SUITE_P(Dtypes, DecodeFast, ::testing::Values(DType::kFloat16, DType::kBFloat16),

@@ -90,22 +90,32 @@ struct MergeState {
 //   m_new = max(m, rowmax(S)); alpha = exp2(m - m_new); l = alpha * l + rowsum(exp2(S - m_new))
 // The output accumulator is rescaled by the same alpha; at the end out = acc / l and
 // lse = (m + log2(l)) * ln(2).
+// The library's exp2 (exp2f), the default of OnlineSoftmax; a GPU kernel may pass the special
+// function unit's instead (cuda/common/fast_math.cuh).
+struct LibraryExp2 {
+  SFA_HOST_DEVICE float operator()(float x) const { return exp2f(x); }
+};
+
 struct OnlineSoftmax {
   float m = -INFINITY;  // running max of log2-domain scores seen so far
   float l = 0.0f;       // running sum of exp2(score - m)
 
   // Raise the running max to include `tile_max`; returns alpha, the factor by which the previous
   // sum and accumulator must be scaled (1 when the max did not move, 0 on the first tile).
-  SFA_HOST_DEVICE float rescale(float tile_max) {
+  template <class Exp2 = LibraryExp2>
+  SFA_HOST_DEVICE float rescale(float tile_max, Exp2 exp2 = {}) {
     const float m_new = tile_max > m ? tile_max : m;
     // Both -inf (nothing visible yet): keep alpha finite.
-    const float alpha = (m_new == -INFINITY) ? 1.0f : exp2f(m - m_new);
+    const float alpha = (m_new == -INFINITY) ? 1.0f : exp2(m - m_new);
     m = m_new;
     l *= alpha;
     return alpha;
   }
   // p = exp2(s - m) for a score s of the current tile (0 for masked scores, s = -inf).
-  SFA_HOST_DEVICE float prob(float s) const { return m == -INFINITY ? 0.0f : exp2f(s - m); }
+  template <class Exp2 = LibraryExp2>
+  SFA_HOST_DEVICE float prob(float s, Exp2 exp2 = {}) const {
+    return m == -INFINITY ? 0.0f : exp2(s - m);
+  }
   SFA_HOST_DEVICE float inv_l() const { return l > 0.0f ? 1.0f / l : 0.0f; }
   SFA_HOST_DEVICE float lse() const { return l > 0.0f ? (m + log2f(l)) * kLn2 : -INFINITY; }
 };

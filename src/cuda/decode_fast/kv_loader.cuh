@@ -24,8 +24,8 @@ using KvTile = SmemTile<Cfg::kBlockN, Cfg::kHeadDim>;
 // instruction of the kernel is fetched cold after an L2 flush).
 template <typename Element, typename Cfg>
 __device__ __forceinline__ void load_kv_tile_small_pages(const SplitParams& prm, const BlockWork& w, int lane,
-                                                      int key0, uint32_t s_stage, uint32_t* mask,
-                                                      uint64_t policy) {
+                                                      int key0, uint32_t s_stage, uint32_t* mask) {
+  const uint64_t policy = stream_policy(prm.evict_first);
   const DecodeProblem& p = prm.p;
   const Element* k = static_cast<const Element*>(p.k_cache);
   const Element* v = static_cast<const Element*>(p.v_cache);
@@ -56,25 +56,29 @@ __device__ __forceinline__ void load_kv_tile_small_pages(const SplitParams& prm,
 }
 
 // Issues the cp.async of the K and V rows [key0, key0 + kBlockN) into one stage, L2 evict-first
-// (`policy`: the cache is read once per step, stream_copy.cuh); lane copies
-// chunk lane % kChunksPerRow of rows lane / kChunksPerRow + kRowsPerCopy * c. Positions at or
-// past split_hi are zero-filled, not read. Paged with pages of whole tiles: `page` is the tile's
+// where the launcher asks (SplitParams::evict_first: the cache is read once per step,
+// stream_copy.cuh); lane copies chunk lane % kChunksPerRow of rows lane / kChunksPerRow +
+// kRowsPerCopy * c. Positions at or past split_hi are zero-filled, not read (a zero-size copy
+// does not dereference its source). Paged with pages of whole tiles: `page` is the tile's
 // page index (tile_page_batch); a row on a page index outside [0, num_pages) is zero-filled too
 // and flagged in *mask (bit = row in tile) so its scores are masked out. kVariant: the layouts
 // compiled in (VariantTraits).
 template <typename Element, typename Cfg, Variant kVariant>
 __device__ __forceinline__ void load_kv_tile(const SplitParams& prm, const BlockWork& w, int lane, int key0,
-                                             int page, uint32_t s_stage, uint32_t* mask, uint64_t policy) {
+                                             int page, uint32_t s_stage, uint32_t* mask) {
   const DecodeProblem& p = prm.p;
   const Element* k = static_cast<const Element*>(p.k_cache);
   const Element* v = static_cast<const Element*>(p.v_cache);
   const int chunk = lane % Cfg::kChunksPerRow;
   const int row0 = lane / Cfg::kChunksPerRow;
   const int64_t elem = chunk * (kChunkBytes / kElementBytes);
+  // The policy is made here, per tile, from the uniform flag: held in a register across the key
+  // loop it was moved into a uniform register before every copy (two instructions per copy).
+  const uint64_t policy = stream_policy(prm.evict_first);
   auto copy = [&](int row, const Element* k_src, const Element* v_src, bool valid) {
     const uint32_t dst = s_stage + KvTile<Cfg>::offset(row, chunk);
-    cp_async_16_stream(dst, valid ? k_src : k, valid, policy);
-    cp_async_16_stream(dst + Cfg::kTileBytes, valid ? v_src : v, valid, policy);
+    cp_async_16_stream(dst, k_src, valid, policy);
+    cp_async_16_stream(dst + Cfg::kTileBytes, v_src, valid, policy);
   };
   using Traits = VariantTraits<kVariant>;
   if (!Traits::kPaged || (Traits::kContiguous && p.block_table == nullptr)) {
@@ -91,8 +95,9 @@ __device__ __forceinline__ void load_kv_tile(const SplitParams& prm, const Block
     // The tile lies in one page.
     const bool page_ok = page >= 0 && page < p.num_pages;
     const int in_page = prm.page_size.mod(key0) + row0;
-    const Element* k_src = k + w.k_base + page * p.k_stride.batch + in_page * p.k_stride.row + elem;
-    const Element* v_src = v + w.v_base + page * p.v_stride.batch + in_page * p.v_stride.row + elem;
+    const int64_t page_or_0 = page_ok ? page : 0;  // the copies of a bad page read nothing; no wild address
+    const Element* k_src = k + w.k_base + page_or_0 * p.k_stride.batch + in_page * p.k_stride.row + elem;
+    const Element* v_src = v + w.v_base + page_or_0 * p.v_stride.batch + in_page * p.v_stride.row + elem;
 #pragma unroll
     for (int c = 0; c < Cfg::kCopiesPerTile; ++c) {
       const int row = row0 + c * Cfg::kRowsPerCopy;
@@ -104,7 +109,7 @@ __device__ __forceinline__ void load_kv_tile(const SplitParams& prm, const Block
       *mask = page_ok ? 0u : (1u << rows_in_split) - 1u;
     }
   } else {
-    load_kv_tile_small_pages<Element, Cfg>(prm, w, lane, key0, s_stage, mask, policy);
+    load_kv_tile_small_pages<Element, Cfg>(prm, w, lane, key0, s_stage, mask);
   }
 }
 

@@ -38,6 +38,7 @@
 #include "common/attention_math.h"
 #include "common/problem.h"
 #include "cuda/common/cp_async.cuh"
+#include "cuda/common/fast_math.cuh"
 #include "cuda/common/mma.cuh"
 #include "cuda/decode_fast/block_work.cuh"
 #include "cuda/decode_fast/config.h"
@@ -99,7 +100,7 @@ __device__ __forceinline__ void attend_tile(const DecodeProblem& p, const BlockW
   // S = Q K^T: keys key0..+7 in rS[0], key0+8..+15 in rS[1]. K row (lane/16)*8 + lane%8 and
   // chunk pair (lane/8)%2 give b0, b1 of both key groups in one ldmatrix.x4.
   FragC rS[2] = {};
-  const LdmatrixAddress<KvTile<Cfg>> k_addr(s_stage, (lane / 16) * 8 + lane % 8, (lane / 8) % 2);
+  const LdmatrixBases<KvTile<Cfg>> k_addr(s_stage, (lane / 16) * 8 + lane % 8, (lane / 8) % 2);
 #pragma unroll
   for (int kk = 0; kk < Cfg::kKSteps; ++kk) {
     uint32_t kb[4];
@@ -139,7 +140,8 @@ __device__ __forceinline__ void attend_tile(const DecodeProblem& p, const BlockW
     }
   }
 
-  // m_new = max(m, rowmax(S)); P = exp2(S - m_new); l = alpha l + rowsum(P); O = alpha O.
+  // m_new = max(m, rowmax(S)); P = exp2(S - m_new); l = alpha l + rowsum(P); O = alpha O (exp2 on the
+  // special function unit: Exp2Approx).
   // A row's 16 scores sit in the 4 lanes of a quad: max over the quad with two shuffles.
   float alpha[2];
 #pragma unroll
@@ -147,12 +149,12 @@ __device__ __forceinline__ void attend_tile(const DecodeProblem& p, const BlockW
     float mx = fmaxf(fmaxf(rS[0].x[2 * half], rS[0].x[2 * half + 1]), fmaxf(rS[1].x[2 * half], rS[1].x[2 * half + 1]));
     mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 1));
     mx = fmaxf(mx, __shfl_xor_sync(0xffffffffu, mx, 2));
-    alpha[half] = softmax[half].rescale(mx);
+    alpha[half] = softmax[half].rescale(mx, Exp2Approx{});
 #pragma unroll
     for (int j = 0; j < 2; ++j) {
 #pragma unroll
       for (int e = 2 * half; e < 2 * half + 2; ++e) {
-        rS[j].x[e] = softmax[half].prob(rS[j].x[e]);
+        rS[j].x[e] = softmax[half].prob(rS[j].x[e], Exp2Approx{});
         softmax[half].l += rS[j].x[e];  // this lane's part of the row sum; quad-reduced at the end
       }
     }
@@ -171,7 +173,7 @@ __device__ __forceinline__ void attend_tile(const DecodeProblem& p, const BlockW
   // O += P V. The S accumulators are exactly P's A fragment (rows g, g+8; keys 2t.., 2t+8..).
   const FragA rP = {{pack_pair<Element>(rS[0].x[0], rS[0].x[1]), pack_pair<Element>(rS[0].x[2], rS[0].x[3]),
                      pack_pair<Element>(rS[1].x[0], rS[1].x[1]), pack_pair<Element>(rS[1].x[2], rS[1].x[3])}};
-  const LdmatrixAddress<KvTile<Cfg>> v_addr(s_stage + Cfg::kTileBytes, ((lane / 8) % 2) * 8 + lane % 8, lane / 16);
+  const LdmatrixBases<KvTile<Cfg>> v_addr(s_stage + Cfg::kTileBytes, ((lane / 8) % 2) * 8 + lane % 8, lane / 16);
 #pragma unroll
   for (int dn = 0; dn < Cfg::kHeadDim / 16; ++dn) {
     uint32_t vb[4];  // b0, b1 of head-dim columns 16dn..+7, then of 16dn+8..+15
@@ -231,7 +233,6 @@ __device__ __forceinline__ void attend_block(const SplitParams& prm, BlockWork& 
   uint32_t* s_mask = reinterpret_cast<uint32_t*>(smem + Cfg::kDataBytes) + warp * Cfg::kStages;
   auto tile_key0 = [&](int it) { return warp_tile_key0(w, it); };
   int pages = -1, pages_next = -1;  // lane j: page of the warp's tile (32 * batch + j), this batch and the next
-  const uint64_t policy = stream_policy(prm.evict_first);
 
   // Software pipeline: iteration `it` issues tile it + kStages - 1 and computes tile it, so
   // kStages - 1 tiles stay in flight; the first kStages - 1 iterations only issue. (One load
@@ -251,7 +252,7 @@ __device__ __forceinline__ void attend_block(const SplitParams& prm, BlockWork& 
       const int page = __shfl_sync(0xffffffffu, pages, ahead % kWarpSize);
       const int stage = ahead % Cfg::kStages;
       load_kv_tile<Element, Cfg, kVariant>(prm, w, lane, tile_key0(ahead), page, s_warp + stage * Cfg::kStageBytes,
-                                           s_mask + stage, policy);
+                                           s_mask + stage);
     }
     cp_async_commit();  // an empty group past the last tile keeps the group count fixed
     if (it < 0) continue;

@@ -159,14 +159,17 @@ namespace {
 // before sm90, cost a partial row per query row and a share of the combine kernel (~3 us on an
 // H100). With items = blocks of one split:
 //   - few items (at most one per kFewItemsSms SMs, e.g. batch 1 with 8 KV heads): splits for
-//     about kFewItemsBusy16ths / 16 of the SMs whatever the length (6 splits for 8 items on 132
-//     SMs: 0.8-3.9% faster than 7 at kv 8k-128k and equal at 1k in four interleaved rounds, once
-//     the cluster merge no longer cost a fence; 16 splits, one block per SM, ran 2-21% slower),
-//     none shorter than kMinKeysFewItems keys (a tile per warp). A short cache, where that
-//     count leaves warps two tiles or fewer, takes instead the count that gives every warp one
-//     tile, up to kMaxOneTileSplits (a portable cluster: the merge stays in the launch): there a
-//     block waits for its warp with the most tiles (kv 1k, 8 items: 8 splits 4-9% faster than 6,
-//     interleaved timing; kv 2k and up: 6 at least as fast);
+//     about kFewItemsBusy16ths / 16 of the SMs (6 splits for 8 items on 132 SMs: 0.8-3.9% faster
+//     than 7 at kv 8k-128k and equal at 1k in four interleaved rounds, once the cluster merge no
+//     longer cost a fence; 16 splits, one block per SM, ran 2-21% slower), and from
+//     kLongCacheKeys keys on kFewItemsBusy16thsLong / 16 (5 splits for 8 items: 1.1-1.3% faster
+//     than 6 at kv 64k-128k in three interleaved sweeps, once a key tile took 25% fewer
+//     instructions; at 32k 6 stays 1-2% ahead of 5). None shorter than kMinKeysFewItems keys (a
+//     tile per warp). A short cache, where that count leaves warps two tiles or fewer, takes
+//     instead the count that gives every warp one tile, up to kMaxOneTileSplits (a portable
+//     cluster: the merge stays in the launch): there a block waits for its warp with the most
+//     tiles (kv 1k, 8 items: 8 splits 4-9% faster than 6, interleaved timing; kv 2k and up: 6 at
+//     least as fast);
 //   - else: never more blocks than SMs (one wave); enough splits that no block streams more than
 //     kMaxKeysPerSplit keys while SMs are idle, and that at least a quarter of the SMs get a
 //     block; no split shorter than kMinKeysPerSplit keys (two 16-key tiles per warp).
@@ -177,6 +180,8 @@ int decode_fast_num_splits(const DecodeProblem& p, const cuda::DeviceInfo& info)
   constexpr int64_t kRowsPerBlock = 16;
   constexpr int64_t kFewItemsSms = 16;
   constexpr int64_t kFewItemsBusy16ths = 6;
+  constexpr int64_t kFewItemsBusy16thsLong = 5;
+  constexpr int64_t kLongCacheKeys = 65536;
   constexpr int64_t kMinKeysFewItems = 128;
   constexpr int64_t kMaxOneTileSplits = 8;
   const int64_t rows = static_cast<int64_t>(p.heads / p.heads_kv) * p.seqlen_q;
@@ -184,7 +189,8 @@ int decode_fast_num_splits(const DecodeProblem& p, const cuda::DeviceInfo& info)
   const int64_t sms = info.sm_count;
   if (items <= 0 || sms <= 0) return 1;
   if (items * kFewItemsSms <= sms) {
-    const int64_t wanted = sms * kFewItemsBusy16ths / 16 / items;
+    const int64_t busy16ths = p.capacity >= kLongCacheKeys ? kFewItemsBusy16thsLong : kFewItemsBusy16ths;
+    const int64_t wanted = sms * busy16ths / 16 / items;
     const int64_t one_tile = (p.capacity + kMinKeysFewItems - 1) / kMinKeysFewItems;
     if (one_tile > wanted && one_tile <= kMaxOneTileSplits && p.capacity <= 2 * wanted * kMinKeysFewItems) {
       return static_cast<int>(one_tile);

@@ -170,6 +170,11 @@ namespace {
 //     cluster: the merge stays in the launch): there a block waits for its warp with the most
 //     tiles (kv 1k, 8 items: 8 splits 4-9% faster than 6, interleaved timing; kv 2k and up: 6 at
 //     least as fast);
+//   - kBusyItems to a third of the SMs in items (e.g. batch 1 with 32 KV heads) below
+//     kLongCacheKeysOneSplit keys: one split. Those blocks already stream about 2.5 TB/s, and a
+//     split launch of that many clusters costs more than the rest of the bandwidth gains (32
+//     items: 1 split 13% faster than 2 at kv 4k and 9-10% faster than 4 at 8k, 1% at 16k; at
+//     32k 4 splits stay 1.5% ahead; two interleaved sweeps);
 //   - else: never more blocks than SMs (one wave); enough splits that no block streams more than
 //     kMaxKeysPerSplit keys while SMs are idle, and that at least a quarter of the SMs get a
 //     block; no split shorter than kMinKeysPerSplit keys (two 16-key tiles per warp).
@@ -184,6 +189,8 @@ int decode_fast_num_splits(const DecodeProblem& p, const cuda::DeviceInfo& info)
   constexpr int64_t kLongCacheKeys = 65536;
   constexpr int64_t kMinKeysFewItems = 128;
   constexpr int64_t kMaxOneTileSplits = 8;
+  constexpr int64_t kBusyItems = 32;
+  constexpr int64_t kLongCacheKeysOneSplit = 32768;
   const int64_t rows = static_cast<int64_t>(p.heads / p.heads_kv) * p.seqlen_q;
   const int64_t items = static_cast<int64_t>(p.batch) * p.heads_kv * ((rows + kRowsPerBlock - 1) / kRowsPerBlock);
   const int64_t sms = info.sm_count;
@@ -197,6 +204,7 @@ int decode_fast_num_splits(const DecodeProblem& p, const cuda::DeviceInfo& info)
     }
     return static_cast<int>(std::clamp<int64_t>(std::min(wanted, p.capacity / kMinKeysFewItems), 1, kMaxSplits));
   }
+  if (items >= kBusyItems && 3 * items <= sms && p.capacity < kLongCacheKeysOneSplit) return 1;
   const int64_t for_length = (p.capacity + kMaxKeysPerSplit - 1) / kMaxKeysPerSplit;
   const int64_t for_occupancy = (sms / 4) / items;
   const int64_t wanted = std::max(for_length, for_occupancy);

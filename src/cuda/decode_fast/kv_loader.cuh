@@ -40,7 +40,7 @@ __device__ __forceinline__ void load_kv_tile_small_pages(const SplitParams& prm,
     const bool in_split = pos < w.split_hi;
     const int entry = prm.page_size.div(pos);
     const int page = in_split ? p.block_table[w.b * p.block_table_stride + entry] : 0;
-    const bool page_ok = page >= 0 && page < p.num_pages;
+    const bool page_ok = static_cast<uint32_t>(page) < prm.page_limit;
     bad_page |= (in_split && !page_ok) ? 1u << row : 0u;
     const int in_page = pos - entry * p.page_size;
     const bool valid = in_split && page_ok;
@@ -93,7 +93,7 @@ __device__ __forceinline__ void load_kv_tile(const SplitParams& prm, const Block
     }
   } else if (!Traits::kAnyPages || p.page_size % Cfg::kBlockN == 0) {
     // The tile lies in one page.
-    const bool page_ok = page >= 0 && page < p.num_pages;
+    const bool page_ok = static_cast<uint32_t>(page) < prm.page_limit;
     const int in_page = prm.page_size.mod(key0) + row0;
     const int64_t page_or_0 = page_ok ? page : 0;  // the copies of a bad page read nothing; no wild address
     const Element* k_src = k + w.k_base + page_or_0 * p.k_stride.batch + in_page * p.k_stride.row + elem;

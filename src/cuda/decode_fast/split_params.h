@@ -43,6 +43,9 @@ struct SplitParams {
   FastDivisor heads_kv;
   FastDivisor group;      // G: query heads per KV head
   FastDivisor page_size;  // paged: positions per page (1 when contiguous)
+  // Paged: a page index i is valid when uint32_t(i) < page_limit (num_pages, capped at 2^31: then
+  // every non-negative int is), one unsigned compare for 0 <= i < num_pages.
+  uint32_t page_limit = 0;
   bool evict_first = false;     // stream K and V with the L2 evict-first policy (stream_copy.cuh)
   bool prefetch_start = false;  // prefetch the first tiles into L2 before the length arrives
 
@@ -53,7 +56,10 @@ struct SplitParams {
         row_tiles(ceil_div(static_cast<int64_t>(problem.heads / problem.heads_kv) * problem.seqlen_q, kRowsPerBlock)),
         heads_kv(problem.heads_kv),
         group(problem.heads / problem.heads_kv),
-        page_size(problem.block_table != nullptr ? problem.page_size : 1) {}
+        page_size(problem.block_table != nullptr ? problem.page_size : 1),
+        page_limit(static_cast<uint32_t>(problem.num_pages < 0 ? 0
+                                         : problem.num_pages > (int64_t{1} << 31) ? (int64_t{1} << 31)
+                                                                                   : problem.num_pages)) {}
 };
 
 }  // namespace sfa::cuda::decode_fast

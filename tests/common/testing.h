@@ -174,3 +174,15 @@ bool gpu_available();
       GTEST_SKIP() << "no CUDA device: GPU test skipped";               \
     }                                                                   \
   } while (0)
+
+// The same, and also where a kernel the test runs is not in this build (a development build may
+// hold a subset of the CUDA kernels: SFA_CUDA_KERNELS).
+#define SFA_SKIP_WITHOUT_KERNELS(...)                                                          \
+  do {                                                                                         \
+    SFA_SKIP_WITHOUT_GPU();                                                                    \
+    for (const ::sfa::Kernel kernel_ : {__VA_ARGS__}) {                                        \
+      if (!::sfa::kernel_built(kernel_)) {                                                     \
+        GTEST_SKIP() << "kernel '" << ::sfa::kernel_name(kernel_) << "' not in this build: GPU test skipped"; \
+      }                                                                                        \
+    }                                                                                          \
+  } while (0)

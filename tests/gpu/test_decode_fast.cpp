@@ -71,13 +71,13 @@ std::vector<DecodeCase> extra_cases(DType t) {
 class DecodeFast : public ::testing::TestWithParam<DType> {};
 
 TEST_P(DecodeFast, CaseTable) {
-  SFA_SKIP_WITHOUT_GPU();
+  SFA_SKIP_WITHOUT_KERNELS(kKernel);
   const int ran = run_cases(decode_case_table(GetParam(), /*small=*/false));
   EXPECT_GE(ran, 25) << "decode_fast supported too few cases of the table";
 }
 
 TEST_P(DecodeFast, ExtraCases) {
-  SFA_SKIP_WITHOUT_GPU();
+  SFA_SKIP_WITHOUT_KERNELS(kKernel);
   const std::vector<DecodeCase> cases = extra_cases(GetParam());
   EXPECT_EQ(run_cases(cases), static_cast<int>(cases.size()));
 }
@@ -86,7 +86,7 @@ TEST_P(DecodeFast, ExtraCases) {
 class DecodeFastSmall : public ::testing::TestWithParam<DType> {};
 
 TEST_P(DecodeFastSmall, CaseTable) {
-  SFA_SKIP_WITHOUT_GPU();
+  SFA_SKIP_WITHOUT_KERNELS(kKernel);
   std::vector<DecodeCase> cases;
   for (const DecodeCase& c : decode_case_table(GetParam(), /*small=*/true)) {
     if (static_cast<int64_t>(c.batch) * c.kv_len <= 4 * 1024) cases.push_back(c);
@@ -125,7 +125,7 @@ std::vector<DecodeCase> merge_path_cases(DType t) {
 }
 
 TEST_P(DecodeFastSmall, ClusterAndCombineMerges) {
-  SFA_SKIP_WITHOUT_GPU();
+  SFA_SKIP_WITHOUT_KERNELS(kKernel);
   const std::vector<DecodeCase> cases = merge_path_cases(GetParam());
   EXPECT_EQ(run_cases(cases), static_cast<int>(cases.size()));
 }
@@ -134,7 +134,7 @@ TEST_P(DecodeFastSmall, ClusterAndCombineMerges) {
 // outside [0, num_pages). The kernel must not read out of bounds (compute-sanitizer checks it),
 // must not fail, and a sequence with a bad length is empty: out 0, lse -inf.
 TEST_P(DecodeFastSmall, UntrustedLengthsAndPages) {
-  SFA_SKIP_WITHOUT_GPU();
+  SFA_SKIP_WITHOUT_KERNELS(kKernel);
   for (int splits : {3, 20}) {  // sm90: a cluster merge, then the combine kernel
     DecodeCase c = make_case(GetParam(), 4, 1, 8, 2, 64, 100);
     c.page_size = 16;
@@ -171,7 +171,7 @@ TEST_P(DecodeFastSmall, UntrustedLengthsAndPages) {
 // The whole decode() call (split kernel + combine) captured in a CUDA graph: replaying it
 // reproduces the eager result bit for bit and matches the reference.
 TEST_P(DecodeFastSmall, GraphCaptureMatchesEager) {
-  SFA_SKIP_WITHOUT_GPU();
+  SFA_SKIP_WITHOUT_KERNELS(kKernel);
   // num_splits 0: the heuristic (several splits at this size: a cluster launch on sm90); 20: the
   // split kernel + combine kernel.
   for (const auto& [page_size, splits] : {std::pair{0, 0}, std::pair{16, 0}, std::pair{0, 20}}) {
@@ -221,7 +221,7 @@ TEST_P(DecodeFastSmall, GraphCaptureMatchesEager) {
 // A first call made inside a graph capture: the launch's one-time host queries (cluster
 // occupancy) must be legal while the stream captures, and the replay must match the reference.
 TEST_P(DecodeFastSmall, FirstCallInsideCapture) {
-  SFA_SKIP_WITHOUT_GPU();
+  SFA_SKIP_WITHOUT_KERNELS(kKernel);
   DecodeCase c = make_case(GetParam(), 2, 1, 32, 8, 128, 800);
   c.num_splits = 13;  // a cluster size no other test of this suite uses first
   std::unique_ptr<DecodeRun> run;
@@ -260,7 +260,7 @@ TEST_P(DecodeFastSmall, FirstCallInsideCapture) {
 // at least 128 SMs): as many splits as give each of a block's 8 warps one 16-key tile (8), not
 // the count for the SMs (6 on 132 SMs), and the result still matches the reference.
 TEST_P(DecodeFastSmall, ShortCacheSplitsGiveEachWarpOneTile) {
-  SFA_SKIP_WITHOUT_GPU();
+  SFA_SKIP_WITHOUT_KERNELS(kKernel);
   int sms = 0;
   ASSERT_EQ(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), cudaSuccess);
   if (sms < 128) GTEST_SKIP() << "the few-items rule needs >= 128 SMs for 8 items; this GPU has " << sms;

@@ -60,22 +60,22 @@ std::vector<AttentionCase> head_dim_cases(DType t, bool small) {
 }
 
 TEST(Fa2MmaSmall, CaseTable) {
-  SFA_SKIP_WITHOUT_GPU();
+  SFA_SKIP_WITHOUT_KERNELS(kKernel);
   for (DType t : kHalfTypes) EXPECT_GT(run_cases(attention_case_table(t, true)), 0);
 }
 
 TEST(Fa2MmaSmall, EveryHeadDim) {
-  SFA_SKIP_WITHOUT_GPU();
+  SFA_SKIP_WITHOUT_KERNELS(kKernel);
   for (DType t : kHalfTypes) EXPECT_GT(run_cases(head_dim_cases(t, true)), 0);
 }
 
 TEST(Fa2Mma, FullCaseTable) {
-  SFA_SKIP_WITHOUT_GPU();
+  SFA_SKIP_WITHOUT_KERNELS(kKernel);
   for (DType t : kHalfTypes) EXPECT_GT(run_cases(attention_case_table(t, false)), 0);
 }
 
 TEST(Fa2Mma, EveryHeadDimLong) {
-  SFA_SKIP_WITHOUT_GPU();
+  SFA_SKIP_WITHOUT_KERNELS(kKernel);
   for (DType t : kHalfTypes) EXPECT_GT(run_cases(head_dim_cases(t, false)), 0);
 }
 
@@ -92,7 +92,7 @@ std::vector<unsigned char> device_bytes(const TensorView& t) {
 // of heads run first (auto_group_heads); the first has more (batch, head) pairs than one group
 // holds, so the last group is short (a group holds half the resident blocks: 132 on an H100).
 TEST(Fa2Mma, CausalLaunchGroups) {
-  SFA_SKIP_WITHOUT_GPU();
+  SFA_SKIP_WITHOUT_KERNELS(kKernel);
   std::vector<AttentionCase> v;
   AttentionCase many = make_case(DType::kBFloat16, 2, 2100, 2100, 70, 10, 64);
   many.causal = true;
@@ -110,7 +110,7 @@ TEST(Fa2Mma, CausalLaunchGroups) {
 }
 
 TEST(Fa2MmaSmall, Deterministic) {
-  SFA_SKIP_WITHOUT_GPU();
+  SFA_SKIP_WITHOUT_KERNELS(kKernel);
   for (DType t : kHalfTypes) {
     for (int d : {128, 256}) {  // 256: warp pairs add their row sums through shared memory
       AttentionCase c = make_case(t, 2, 300, 333, 4, 2, d);
@@ -131,7 +131,7 @@ TEST(Fa2MmaSmall, Deterministic) {
 // cu_seqlens are device data the library cannot check: lengths that are negative, too long or
 // past the packed rows must be treated as empty sequences, never read out of bounds.
 TEST(Fa2MmaSmall, UntrustedCuSeqlens) {
-  SFA_SKIP_WITHOUT_GPU();
+  SFA_SKIP_WITHOUT_KERNELS(kKernel);
   AttentionCase c = make_case(DType::kBFloat16, 4, 64, 64, 2, 1, 64);
   c.varlen = true;
   std::unique_ptr<AttentionRun> run;

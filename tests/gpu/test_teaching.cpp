@@ -95,14 +95,14 @@ std::string dtype_label(DType t) {
 class TeachingAttention : public ::testing::TestWithParam<std::tuple<Kernel, DType>> {};
 
 TEST_P(TeachingAttention, CaseTable) {
-  SFA_SKIP_WITHOUT_GPU();
   const auto [kernel, dtype] = GetParam();
+  SFA_SKIP_WITHOUT_KERNELS(kernel);
   EXPECT_GT(run_attention_cases(kernel, attention_case_table(dtype, /*small=*/true)), 0);
 }
 
 TEST_P(TeachingAttention, Sanitize) {
-  SFA_SKIP_WITHOUT_GPU();
   const auto [kernel, dtype] = GetParam();
+  SFA_SKIP_WITHOUT_KERNELS(kernel);
   EXPECT_GT(run_attention_cases(kernel, sanitize_attention_cases(dtype)), 0);
 }
 
@@ -117,12 +117,12 @@ INSTANTIATE_TEST_SUITE_P(
 class TeachingDecode : public ::testing::TestWithParam<DType> {};
 
 TEST_P(TeachingDecode, CaseTable) {
-  SFA_SKIP_WITHOUT_GPU();
+  SFA_SKIP_WITHOUT_KERNELS(Kernel::kDecode);
   EXPECT_GT(run_decode_cases(decode_case_table(GetParam(), /*small=*/true)), 0);
 }
 
 TEST_P(TeachingDecode, Sanitize) {
-  SFA_SKIP_WITHOUT_GPU();
+  SFA_SKIP_WITHOUT_KERNELS(Kernel::kDecode);
   EXPECT_GT(run_decode_cases(sanitize_decode_cases(GetParam())), 0);
 }
 
@@ -134,7 +134,7 @@ INSTANTIATE_TEST_SUITE_P(Teaching, TeachingDecode, ::testing::ValuesIn(kDTypes),
 // The full tables (1025-long sequences, kv 32k) in float32, the teaching kernels' own dtype.
 // Each case is created once and its (cached) reference shared by the three kernels.
 TEST(TeachingFull, Float32CaseTables) {
-  SFA_SKIP_WITHOUT_GPU();
+  SFA_SKIP_WITHOUT_KERNELS(Kernel::kFa1, Kernel::kFa2, Kernel::kStandard);
   for (const AttentionCase& c : attention_case_table(DType::kFloat32, /*small=*/false)) {
     std::unique_ptr<AttentionRun> run;
     const Status st = AttentionRun::create(c, Device::cuda(0), next_seed(), &run);
@@ -154,7 +154,7 @@ TEST(TeachingFull, Float32CaseTables) {
 // Standard attention as the oracle of a case too long for a quick CPU reference, and fa2 as the
 // oracle of standard at the same size (both float32).
 TEST(TeachingFull, LongSequenceAgainstStandard) {
-  SFA_SKIP_WITHOUT_GPU();
+  SFA_SKIP_WITHOUT_KERNELS(Kernel::kFa1, Kernel::kFa2, Kernel::kStandard);
   AttentionCase c = attn(DType::kFloat32, 2, 3000, 3000, 4, 2, 128);
   c.causal = true;
   EXPECT_GT(run_attention_cases(Kernel::kFa2, {c}, Kernel::kStandard), 0);
@@ -164,7 +164,7 @@ TEST(TeachingFull, LongSequenceAgainstStandard) {
 
 // auto picks the SIMT FA-2 kernel for float32 on CUDA.
 TEST(TeachingSelect, AutoPicksFa2ForFloat32) {
-  SFA_SKIP_WITHOUT_GPU();
+  SFA_SKIP_WITHOUT_KERNELS(Kernel::kFa1, Kernel::kFa2, Kernel::kStandard);
   std::unique_ptr<AttentionRun> run;
   ASSERT_TRUE(AttentionRun::create(attn(DType::kFloat32, 1, 17, 17, 2, 2, 64), Device::cuda(0), next_seed(), &run));
   Kernel k = Kernel::kCpuReference;

@@ -1,0 +1,178 @@
+// How fast N blocks (one per SM, 8 warps, 3 stages of 8 KB per warp: decode_fast's pipeline without
+// its math) stream rows of 256 bytes from DRAM into shared memory, with
+//   cp.async  16 bytes per lane, 16 copies per lane per 8 KB tile (decode_fast's loader), and
+//   bulk      cp.async.bulk, one 256-byte row per lane, completing on a per-stage mbarrier (sm90).
+// The rows sit `stride` bytes apart (256: contiguous; 2048: one KV head of 8 in a
+// [positions, heads, 128] cache). The L2 is flushed (256 MB written) before each launch; the
+// median of 10 launches is printed as GB/s in all and per block.
+//
+// usage: stream_probe   (no arguments; 4.3 GB of device memory)
+#include <cuda_runtime.h>
+
+#include <algorithm>
+#include <cstdint>
+#include <cstdio>
+#include <cstdlib>
+#include <vector>
+
+#define CHECK_CUDA(call)                                                                             \
+  do {                                                                                               \
+    cudaError_t err_ = (call);                                                                       \
+    if (err_ != cudaSuccess) {                                                                       \
+      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(err_)); \
+      std::exit(1);                                                                                  \
+    }                                                                                                \
+  } while (0)
+
+namespace {
+
+constexpr int kWarps = 8, kStages = 3, kTileBytes = 8192, kRowBytes = 256;
+constexpr int kTileRows = kTileBytes / kRowBytes;  // 32: one row per lane for the bulk copies
+
+__device__ __forceinline__ uint32_t smem_address(const void* p) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
+}
+
+// Block b streams rows [b * rows_per_block, +rows_per_block); warp w takes tiles w, w + 8, ...
+// Each warp keeps kStages - 1 tiles in flight and reads one word of each landed tile.
+__global__ void __launch_bounds__(kWarps * 32, 1)
+    stream_cp_async(const char* src, long long rows_per_block, long long stride, float* sink) {
+  extern __shared__ __align__(128) char smem[];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  const long long row0 = blockIdx.x * rows_per_block;
+  const int tiles = static_cast<int>(rows_per_block / kTileRows);
+  const int mine = tiles > warp ? (tiles - warp + kWarps - 1) / kWarps : 0;
+  char* stages = smem + warp * kStages * kTileBytes;
+  float acc = 0;
+  for (int it = 1 - kStages; it < mine; ++it) {
+    const int ahead = it + kStages - 1;
+    if (ahead < mine) {
+      const long long r = row0 + static_cast<long long>(warp + ahead * kWarps) * kTileRows;
+      char* dst = stages + (ahead % kStages) * kTileBytes;
+#pragma unroll
+      for (int c = 0; c < kTileBytes / 16 / 32; ++c) {
+        const int chunk = c * 32 + lane, row = chunk / 16, col = chunk % 16;
+        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_address(dst + row * kRowBytes + col * 16)),
+                     "l"(src + (r + row) * stride + col * 16));
+      }
+    }
+    asm volatile("cp.async.commit_group;\n");
+    if (it < 0) continue;
+    asm volatile("cp.async.wait_group %0;\n" ::"n"(kStages - 1));
+    __syncwarp();
+    acc += reinterpret_cast<const float*>(stages + (it % kStages) * kTileBytes)[lane];
+    __syncwarp();
+  }
+  asm volatile("cp.async.wait_group 0;\n");
+  if (acc == 12345.0f) sink[0] = acc;  // keeps the reads
+}
+
+__global__ void __launch_bounds__(kWarps * 32, 1)
+    stream_bulk(const char* src, long long rows_per_block, long long stride, float* sink) {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  extern __shared__ __align__(128) char smem[];
+  __shared__ __align__(8) uint64_t bars[kWarps][kStages];
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  if (lane < kStages) asm volatile("mbarrier.init.shared.b64 [%0], 1;\n" ::"r"(smem_address(&bars[warp][lane])));
+  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  __syncwarp();
+  const long long row0 = blockIdx.x * rows_per_block;
+  const int tiles = static_cast<int>(rows_per_block / kTileRows);
+  const int mine = tiles > warp ? (tiles - warp + kWarps - 1) / kWarps : 0;
+  char* stages = smem + warp * kStages * kTileBytes;
+  float acc = 0;
+  for (int it = 1 - kStages; it < mine; ++it) {
+    const int ahead = it + kStages - 1;
+    if (ahead < mine) {
+      const int stage = ahead % kStages;
+      const uint32_t bar = smem_address(&bars[warp][stage]);
+      if (lane == 0) {
+        asm volatile("mbarrier.arrive.expect_tx.shared.b64 _, [%0], %1;\n" ::"r"(bar), "r"(kTileBytes) : "memory");
+      }
+      __syncwarp();
+      const long long r = row0 + static_cast<long long>(warp + ahead * kWarps) * kTileRows + lane;
+      asm volatile(
+          "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(
+              smem_address(stages + stage * kTileBytes + lane * kRowBytes)),
+          "l"(src + r * stride), "r"(kRowBytes), "r"(bar)
+          : "memory");
+    }
+    if (it < 0) continue;
+    const int stage = it % kStages;
+    const uint32_t bar = smem_address(&bars[warp][stage]);
+    const uint32_t parity = (it / kStages) & 1;
+    uint32_t done = 0;
+    while (!done) {
+      asm volatile(
+          "{\n.reg .pred p;\nmbarrier.try_wait.parity.shared.b64 p, [%1], %2;\nselp.u32 %0, 1, 0, p;\n}\n"
+          : "=r"(done)
+          : "r"(bar), "r"(parity)
+          : "memory");
+    }
+    acc += reinterpret_cast<const float*>(stages + stage * kTileBytes)[lane];
+    __syncwarp();
+  }
+  if (acc == 12345.0f) sink[0] = acc;
+#else
+  __trap();
+#endif
+}
+
+}  // namespace
+
+int main() {
+  int device = 0, major = 0;
+  CHECK_CUDA(cudaGetDevice(&device));
+  CHECK_CUDA(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+  const bool bulk = major >= 9;
+  const size_t stream_bytes = 512ull << 20, flush_bytes = 256ull << 20;
+  const long long max_stride = 2048;
+  char *buf = nullptr, *flush = nullptr;
+  float* sink = nullptr;
+  CHECK_CUDA(cudaMalloc(&buf, stream_bytes / kRowBytes * max_stride));
+  CHECK_CUDA(cudaMalloc(&flush, flush_bytes));
+  CHECK_CUDA(cudaMalloc(&sink, sizeof(float)));
+  CHECK_CUDA(cudaMemset(buf, 1, stream_bytes / kRowBytes * max_stride));
+  const int smem = kWarps * kStages * kTileBytes;
+  CHECK_CUDA(cudaFuncSetAttribute(stream_cp_async, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  CHECK_CUDA(cudaFuncSetAttribute(stream_bulk, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  cudaEvent_t start, stop;
+  CHECK_CUDA(cudaEventCreate(&start));
+  CHECK_CUDA(cudaEventCreate(&stop));
+  std::printf("%6s %7s %6s | %21s | %21s\n", "stride", "MB", "blocks", "cp.async GB/s (/block)",
+              bulk ? "bulk GB/s (/block)" : "bulk: needs sm90");
+  for (long long stride : {256LL, max_stride}) {
+    for (size_t bytes : {stream_bytes, stream_bytes / 32}) {
+      for (int blocks : {8, 16, 32, 48, 64, 96, 132}) {
+        const long long rows = static_cast<long long>(bytes / kRowBytes) / blocks / (kWarps * kTileRows) *
+                               (kWarps * kTileRows);  // whole tiles for every warp
+        double us[2] = {0, 0};
+        for (int kind = 0; kind < (bulk ? 2 : 1); ++kind) {
+          std::vector<float> t;
+          for (int rep = 0; rep < 12; ++rep) {
+            CHECK_CUDA(cudaMemsetAsync(flush, rep, flush_bytes));
+            CHECK_CUDA(cudaEventRecord(start));
+            if (kind == 0) {
+              stream_cp_async<<<blocks, kWarps * 32, smem>>>(buf, rows, stride, sink);
+            } else {
+              stream_bulk<<<blocks, kWarps * 32, smem>>>(buf, rows, stride, sink);
+            }
+            CHECK_CUDA(cudaGetLastError());
+            CHECK_CUDA(cudaEventRecord(stop));
+            CHECK_CUDA(cudaEventSynchronize(stop));
+            float ms = 0;
+            CHECK_CUDA(cudaEventElapsedTime(&ms, start, stop));
+            if (rep >= 2) t.push_back(ms * 1e3f);  // two warm-up launches
+          }
+          std::sort(t.begin(), t.end());
+          us[kind] = t[t.size() / 2];
+        }
+        const double moved = static_cast<double>(rows) * blocks * kRowBytes;
+        auto gbps = [&](double u) { return u > 0 ? moved / u / 1e3 : 0.0; };
+        std::printf("%6lld %7.1f %6d | %8.0f (%6.1f)       | %8.0f (%6.1f)\n", stride, moved / 1e6, blocks, gbps(us[0]),
+                    gbps(us[0]) / blocks, gbps(us[1]), gbps(us[1]) / blocks);
+      }
+    }
+  }
+  return 0;
+}

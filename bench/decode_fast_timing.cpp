@@ -30,18 +30,10 @@
 #include <string>
 #include <vector>
 
+#include "check_cuda.h"
 #include "sfa/sfa.h"
 
 namespace {
-
-#define CHECK_CUDA(call)                                                                  \
-  do {                                                                                    \
-    cudaError_t err_ = (call);                                                            \
-    if (err_ != cudaSuccess) {                                                            \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(err_)); \
-      std::exit(1);                                                                       \
-    }                                                                                     \
-  } while (0)
 
 constexpr int kHeadDim = 128;
 constexpr size_t kFlushBytes = 256ull << 20;     // > 5x the 50 MB L2

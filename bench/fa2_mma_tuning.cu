@@ -33,6 +33,8 @@
 #include <type_traits>
 #include <vector>
 
+#include "check_cuda.h"
+
 #include "api/validate.h"
 #include "cuda/fa2_mma/fa2_mma_kernel.cuh"
 #include "sfa/sfa.h"
@@ -45,15 +47,6 @@ using namespace sfa::cuda;
 constexpr int kTokens = 16384;  // batch * seqlen
 constexpr int kHidden = 2048;   // heads * head_dim
 constexpr long long kSpinCycles = 200000;  // about 0.1 ms: covers the host's launch of the sample
-
-#define CHECK_CUDA(call)                                                                          \
-  do {                                                                                            \
-    cudaError_t e_ = (call);                                                                      \
-    if (e_ != cudaSuccess) {                                                                      \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(e_)); \
-      std::exit(1);                                                                               \
-    }                                                                                             \
-  } while (0)
 
 // Uniform values in [-1, 1) from a hash of the index, rounded to the element type.
 template <typename T>

@@ -15,14 +15,7 @@
 #include <cstdlib>
 #include <vector>
 
-#define CHECK_CUDA(call)                                                                             \
-  do {                                                                                               \
-    cudaError_t err_ = (call);                                                                       \
-    if (err_ != cudaSuccess) {                                                                       \
-      std::fprintf(stderr, "%s:%d %s: %s\n", __FILE__, __LINE__, #call, cudaGetErrorString(err_)); \
-      std::exit(1);                                                                                  \
-    }                                                                                                \
-  } while (0)
+#include "check_cuda.h"
 
 namespace {
 
@@ -34,20 +27,32 @@ __device__ __forceinline__ uint32_t smem_address(const void* p) {
 }
 
 // Block b streams rows [b * rows_per_block, +rows_per_block); warp w takes tiles w, w + 8, ...
+// (`mine` of them), into its kStages stages.
+struct WarpTiles {
+  long long row0;
+  int warp, mine;
+  char* stages;
+  __device__ WarpTiles(char* smem, long long rows_per_block)
+      : row0(blockIdx.x * rows_per_block), warp(static_cast<int>(threadIdx.x / 32)) {
+    const int tiles = static_cast<int>(rows_per_block / kTileRows);
+    mine = tiles > warp ? (tiles - warp + kWarps - 1) / kWarps : 0;
+    stages = smem + warp * kStages * kTileBytes;
+  }
+  __device__ long long first_row(int t) const { return row0 + static_cast<long long>(warp + t * kWarps) * kTileRows; }
+};
+
 // Each warp keeps kStages - 1 tiles in flight and reads one word of each landed tile.
 __global__ void __launch_bounds__(kWarps * 32, 1)
     stream_cp_async(const char* src, long long rows_per_block, long long stride, float* sink) {
   extern __shared__ __align__(128) char smem[];
-  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  const long long row0 = blockIdx.x * rows_per_block;
-  const int tiles = static_cast<int>(rows_per_block / kTileRows);
-  const int mine = tiles > warp ? (tiles - warp + kWarps - 1) / kWarps : 0;
-  char* stages = smem + warp * kStages * kTileBytes;
+  const int lane = threadIdx.x % 32;
+  const WarpTiles wt(smem, rows_per_block);
+  char* stages = wt.stages;
   float acc = 0;
-  for (int it = 1 - kStages; it < mine; ++it) {
+  for (int it = 1 - kStages; it < wt.mine; ++it) {
     const int ahead = it + kStages - 1;
-    if (ahead < mine) {
-      const long long r = row0 + static_cast<long long>(warp + ahead * kWarps) * kTileRows;
+    if (ahead < wt.mine) {
+      const long long r = wt.first_row(ahead);
       char* dst = stages + (ahead % kStages) * kTileBytes;
 #pragma unroll
       for (int c = 0; c < kTileBytes / 16 / 32; ++c) {
@@ -76,21 +81,19 @@ __global__ void __launch_bounds__(kWarps * 32, 1)
   if (lane < kStages) asm volatile("mbarrier.init.shared.b64 [%0], 1;\n" ::"r"(smem_address(&bars[warp][lane])));
   asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
   __syncwarp();
-  const long long row0 = blockIdx.x * rows_per_block;
-  const int tiles = static_cast<int>(rows_per_block / kTileRows);
-  const int mine = tiles > warp ? (tiles - warp + kWarps - 1) / kWarps : 0;
-  char* stages = smem + warp * kStages * kTileBytes;
+  const WarpTiles wt(smem, rows_per_block);
+  char* stages = wt.stages;
   float acc = 0;
-  for (int it = 1 - kStages; it < mine; ++it) {
+  for (int it = 1 - kStages; it < wt.mine; ++it) {
     const int ahead = it + kStages - 1;
-    if (ahead < mine) {
+    if (ahead < wt.mine) {
       const int stage = ahead % kStages;
       const uint32_t bar = smem_address(&bars[warp][stage]);
       if (lane == 0) {
         asm volatile("mbarrier.arrive.expect_tx.shared.b64 _, [%0], %1;\n" ::"r"(bar), "r"(kTileBytes) : "memory");
       }
       __syncwarp();
-      const long long r = row0 + static_cast<long long>(warp + ahead * kWarps) * kTileRows + lane;
+      const long long r = wt.first_row(ahead) + lane;
       asm volatile(
           "cp.async.bulk.shared::cluster.global.mbarrier::complete_tx::bytes [%0], [%1], %2, [%3];\n" ::"r"(
               smem_address(stages + stage * kTileBytes + lane * kRowBytes)),

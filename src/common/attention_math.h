@@ -85,17 +85,17 @@ struct MergeState {
   }
 };
 
-// Online softmax for one query row (FlashAttention's running max m and running sum l), in the
-// base-2 domain the kernels use: scores arrive already multiplied by log2(e).
-//   m_new = max(m, rowmax(S)); alpha = exp2(m - m_new); l = alpha * l + rowsum(exp2(S - m_new))
-// The output accumulator is rescaled by the same alpha; at the end out = acc / l and
-// lse = (m + log2(l)) * ln(2).
 // The library's exp2 (exp2f), the default of OnlineSoftmax; a GPU kernel may pass the special
 // function unit's instead (cuda/common/fast_math.cuh).
 struct LibraryExp2 {
   SFA_HOST_DEVICE float operator()(float x) const { return exp2f(x); }
 };
 
+// Online softmax for one query row (FlashAttention's running max m and running sum l), in the
+// base-2 domain the kernels use: scores arrive already multiplied by log2(e).
+//   m_new = max(m, rowmax(S)); alpha = exp2(m - m_new); l = alpha * l + rowsum(exp2(S - m_new))
+// The output accumulator is rescaled by the same alpha; at the end out = acc / l and
+// lse = (m + log2(l)) * ln(2).
 struct OnlineSoftmax {
   float m = -INFINITY;  // running max of log2-domain scores seen so far
   float l = 0.0f;       // running sum of exp2(score - m)

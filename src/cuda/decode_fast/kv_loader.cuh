@@ -55,6 +55,39 @@ __device__ __forceinline__ void load_kv_tile_small_pages(const SplitParams& prm,
   if (lane == 0) *mask = bad_page;
 }
 
+// Where a lane's copies of a tile land in a stage (load_kv_tile): copy c writes chunk
+// lane % kChunksPerRow of row lane / kChunksPerRow + kRowsPerCopy * c, at a swizzle key that
+// repeats every kDistinct copies. Up to 4 of them (head_dim <= 128) the offsets are made once
+// and serve every tile (the other copies are whole rows further: an immediate); at head_dim 256
+// (8 distinct keys, registers short) each tile makes them.
+template <typename Cfg>
+struct CopyOffsets {
+  static constexpr int kDistinct = Cfg::kRowsPerCopy >= 8 ? 1 : 8 / Cfg::kRowsPerCopy;
+  static constexpr int kKept = kDistinct < Cfg::kCopiesPerTile ? kDistinct : Cfg::kCopiesPerTile;
+  static constexpr bool kHeld = kKept <= 4;
+  uint32_t off[kHeld ? kKept : 1];
+  int lane;
+  __device__ __forceinline__ explicit CopyOffsets(int lane_) : lane(lane_) {
+    if constexpr (kHeld) {
+#pragma unroll
+      for (int c = 0; c < kKept; ++c) off[c] = offset(c);
+    }
+  }
+  // Copy c (known at compile time).
+  __device__ __forceinline__ uint32_t at(int c) const {
+    if constexpr (kHeld) {
+      return off[c % kKept] + (c / kKept) * kKept * Cfg::kRowsPerCopy * KvTile<Cfg>::kRowBytes;
+    } else {
+      return offset(c);
+    }
+  }
+
+ private:
+  __device__ __forceinline__ uint32_t offset(int c) const {
+    return KvTile<Cfg>::offset(lane / Cfg::kChunksPerRow + c * Cfg::kRowsPerCopy, lane % Cfg::kChunksPerRow);
+  }
+};
+
 // Issues the cp.async of the K and V rows [key0, key0 + kBlockN) into one stage, L2 evict-first
 // where the launcher asks (SplitParams::evict_first: the cache is read once per step,
 // stream_copy.cuh); lane copies chunk lane % kChunksPerRow of rows lane / kChunksPerRow +
@@ -65,7 +98,8 @@ __device__ __forceinline__ void load_kv_tile_small_pages(const SplitParams& prm,
 // compiled in (VariantTraits).
 template <typename Element, typename Cfg, Variant kVariant>
 __device__ __forceinline__ void load_kv_tile(const SplitParams& prm, const BlockWork& w, int lane, int key0,
-                                             int page, uint32_t s_stage, uint32_t* mask) {
+                                             int page, uint32_t s_stage, const CopyOffsets<Cfg>& dst,
+                                             uint32_t* mask) {
   const DecodeProblem& p = prm.p;
   const Element* k = static_cast<const Element*>(p.k_cache);
   const Element* v = static_cast<const Element*>(p.v_cache);
@@ -75,10 +109,10 @@ __device__ __forceinline__ void load_kv_tile(const SplitParams& prm, const Block
   // The policy is made here, per tile, from the uniform flag: held in a register across the key
   // loop it was moved into a uniform register before every copy (two instructions per copy).
   const uint64_t policy = stream_policy(prm.evict_first);
-  auto copy = [&](int row, const Element* k_src, const Element* v_src, bool valid) {
-    const uint32_t dst = s_stage + KvTile<Cfg>::offset(row, chunk);
-    cp_async_16_stream(dst, k_src, valid, policy);
-    cp_async_16_stream(dst + Cfg::kTileBytes, v_src, valid, policy);
+  auto copy = [&](int c, const Element* k_src, const Element* v_src, bool valid) {
+    const uint32_t to = s_stage + dst.at(c);
+    cp_async_16_stream(to, k_src, valid, policy);
+    cp_async_16_stream(to + Cfg::kTileBytes, v_src, valid, policy);
   };
   using Traits = VariantTraits<kVariant>;
   if (!Traits::kPaged || (Traits::kContiguous && p.block_table == nullptr)) {
@@ -88,7 +122,7 @@ __device__ __forceinline__ void load_kv_tile(const SplitParams& prm, const Block
 #pragma unroll
     for (int c = 0; c < Cfg::kCopiesPerTile; ++c) {
       const int row = row0 + c * Cfg::kRowsPerCopy;
-      copy(row, k_src + c * Cfg::kRowsPerCopy * p.k_stride.row, v_src + c * Cfg::kRowsPerCopy * p.v_stride.row,
+      copy(c, k_src + c * Cfg::kRowsPerCopy * p.k_stride.row, v_src + c * Cfg::kRowsPerCopy * p.v_stride.row,
            key0 + row < w.split_hi);
     }
   } else if (!Traits::kAnyPages || p.page_size % Cfg::kBlockN == 0) {
@@ -101,7 +135,7 @@ __device__ __forceinline__ void load_kv_tile(const SplitParams& prm, const Block
 #pragma unroll
     for (int c = 0; c < Cfg::kCopiesPerTile; ++c) {
       const int row = row0 + c * Cfg::kRowsPerCopy;
-      copy(row, k_src + c * Cfg::kRowsPerCopy * p.k_stride.row, v_src + c * Cfg::kRowsPerCopy * p.v_stride.row,
+      copy(c, k_src + c * Cfg::kRowsPerCopy * p.k_stride.row, v_src + c * Cfg::kRowsPerCopy * p.v_stride.row,
            page_ok && key0 + row < w.split_hi);
     }
     if (lane == 0) {

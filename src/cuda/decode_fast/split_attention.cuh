@@ -230,6 +230,7 @@ __device__ __forceinline__ void attend_block(const SplitParams& prm, BlockWork& 
   FragC rO[Cfg::kONTiles] = {};
   const int my_tiles = w.n_tiles > warp ? ceil_div(w.n_tiles - warp, Cfg::kWarps) : 0;
   const uint32_t s_warp = smem_address(smem) + warp * Cfg::kStages * Cfg::kStageBytes;
+  const CopyOffsets<Cfg> copy_offsets(lane);
   uint32_t* s_mask = reinterpret_cast<uint32_t*>(smem + Cfg::kDataBytes) + warp * Cfg::kStages;
   auto tile_key0 = [&](int it) { return warp_tile_key0(w, it); };
   int pages = -1, pages_next = -1;  // lane j: page of the warp's tile (32 * batch + j), this batch and the next
@@ -252,7 +253,7 @@ __device__ __forceinline__ void attend_block(const SplitParams& prm, BlockWork& 
       const int page = __shfl_sync(0xffffffffu, pages, ahead % kWarpSize);
       const int stage = ahead % Cfg::kStages;
       load_kv_tile<Element, Cfg, kVariant>(prm, w, lane, tile_key0(ahead), page, s_warp + stage * Cfg::kStageBytes,
-                                           s_mask + stage);
+                                           copy_offsets, s_mask + stage);
     }
     cp_async_commit();  // an empty group past the last tile keeps the group count fixed
     if (it < 0) continue;

@@ -16,15 +16,21 @@
 #include <vector>
 
 #include "check_cuda.h"
+#include "cuda/common/cp_async.cuh"
+#include "cuda/common/mma.cuh"
+#include "cuda/decode_fast/cluster.cuh"
 
 namespace {
 
+using sfa::cuda::cp_async_16;
+using sfa::cuda::cp_async_commit;
+using sfa::cuda::cp_async_wait;
+using sfa::cuda::smem_address;
+using sfa::cuda::decode_fast::mbarrier_expect_bytes;
+using sfa::cuda::decode_fast::mbarrier_init_for_cluster;
+
 constexpr int kWarps = 8, kStages = 3, kTileBytes = 8192, kRowBytes = 256;
 constexpr int kTileRows = kTileBytes / kRowBytes;  // 32: one row per lane for the bulk copies
-
-__device__ __forceinline__ uint32_t smem_address(const void* p) {
-  return static_cast<uint32_t>(__cvta_generic_to_shared(p));
-}
 
 // Block b streams rows [b * rows_per_block, +rows_per_block); warp w takes tiles w, w + 8, ...
 // (`mine` of them), into its kStages stages.
@@ -57,18 +63,17 @@ __global__ void __launch_bounds__(kWarps * 32, 1)
 #pragma unroll
       for (int c = 0; c < kTileBytes / 16 / 32; ++c) {
         const int chunk = c * 32 + lane, row = chunk / 16, col = chunk % 16;
-        asm volatile("cp.async.cg.shared.global [%0], [%1], 16;\n" ::"r"(smem_address(dst + row * kRowBytes + col * 16)),
-                     "l"(src + (r + row) * stride + col * 16));
+        cp_async_16(smem_address(dst + row * kRowBytes + col * 16), src + (r + row) * stride + col * 16);
       }
     }
-    asm volatile("cp.async.commit_group;\n");
+    cp_async_commit();
     if (it < 0) continue;
-    asm volatile("cp.async.wait_group %0;\n" ::"n"(kStages - 1));
+    cp_async_wait<kStages - 1>();
     __syncwarp();
     acc += reinterpret_cast<const float*>(stages + (it % kStages) * kTileBytes)[lane];
     __syncwarp();
   }
-  asm volatile("cp.async.wait_group 0;\n");
+  cp_async_wait<0>();
   if (acc == 12345.0f) sink[0] = acc;  // keeps the reads
 }
 
@@ -78,8 +83,7 @@ __global__ void __launch_bounds__(kWarps * 32, 1)
   extern __shared__ __align__(128) char smem[];
   __shared__ __align__(8) uint64_t bars[kWarps][kStages];
   const int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
-  if (lane < kStages) asm volatile("mbarrier.init.shared.b64 [%0], 1;\n" ::"r"(smem_address(&bars[warp][lane])));
-  asm volatile("fence.mbarrier_init.release.cluster;\n" ::: "memory");
+  if (lane < kStages) mbarrier_init_for_cluster(smem_address(&bars[warp][lane]));
   __syncwarp();
   const WarpTiles wt(smem, rows_per_block);
   char* stages = wt.stages;
@@ -89,9 +93,7 @@ __global__ void __launch_bounds__(kWarps * 32, 1)
     if (ahead < wt.mine) {
       const int stage = ahead % kStages;
       const uint32_t bar = smem_address(&bars[warp][stage]);
-      if (lane == 0) {
-        asm volatile("mbarrier.arrive.expect_tx.shared.b64 _, [%0], %1;\n" ::"r"(bar), "r"(kTileBytes) : "memory");
-      }
+      if (lane == 0) mbarrier_expect_bytes(bar, kTileBytes);  // this phase's arrival and bytes
       __syncwarp();
       const long long r = wt.first_row(ahead) + lane;
       asm volatile(

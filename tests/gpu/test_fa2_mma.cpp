@@ -79,6 +79,26 @@ TEST(Fa2Mma, EveryHeadDimLong) {
   for (DType t : kHalfTypes) EXPECT_GT(run_cases(head_dim_cases(t, false)), 0);
 }
 
+// A large softmax scale: a row's weight sits on a few keys, and its maximum rises by several
+// powers of 2 from one key block to the next, so alpha rescales O and l by tiny factors in the
+// middle of the key loop.
+TEST(Fa2MmaSmall, PeakedScores) {
+  SFA_SKIP_WITHOUT_KERNELS(kKernel);
+  std::vector<AttentionCase> v;
+  for (DType t : kHalfTypes) {
+    for (int d : kHeadDims) {
+      for (float scale : {0.7f, 1.5f}) {
+        AttentionCase c = make_case(t, 1, 200, 333, 2, 1, d);
+        c.softmax_scale = scale;
+        v.push_back(c);
+        c.causal = true;
+        v.push_back(c);
+      }
+    }
+  }
+  EXPECT_GT(run_cases(v), 0);
+}
+
 // Copies a device tensor view's bytes (its whole strided span) to the host.
 std::vector<unsigned char> device_bytes(const TensorView& t) {
   int64_t span = 1;

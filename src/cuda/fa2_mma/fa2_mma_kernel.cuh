@@ -156,15 +156,18 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
         .template load<true>(sQ, 0, valid_q, p.q_stride.row);
     blk.template load_k<true>(kb.n_max - 1, p);
     if constexpr (Tr::kPrologueV) blk.template load_v<true>(kb.n_max - 1, p);
-    // One loop for the masked edges (the ragged end or causal diagonal, a sliding window's left
-    // edge) and the unmasked run between them: two step bodies, not one per edge.
-    for (int n = kb.n_max - 1; n >= blk.scalars().kb.n_min; --n) {
-      const KeyBlocks kbn = blk.scalars().kb;
-      if (n >= kbn.unmasked_lo && n < kbn.unmasked_hi) {
-        blk.template step<false>(n, p);
+    // Where no barrier separates S from the softmax (Tr::kPlainLoop) the key loop is compiled
+    // twice: for scores without a transform (no softcap, a positive scale: the usual call), whose
+    // unmasked steps then have no branch between S and P V, and for the rest. The transform stays
+    // a run-time argument of one kernel.
+    if constexpr (Tr::kPlainLoop) {
+      if (score_scale(p.softmax_scale, p.softcap).transform == ScoreTransform::kPlain) {
+        blk.template key_loop<true>(p);
       } else {
-        blk.template step<true>(n, p);
+        blk.template key_loop<false>(p);
       }
+    } else {
+      blk.template key_loop<false>(p);
     }
     cp_async_wait<0>();  // the last step's empty K copies have landed before the block can exit
   }

@@ -23,13 +23,15 @@ struct NoPhaseProbe {
 // ::prologue_v). kStagedOut: the output leaves through shared memory in 16-byte chunks
 // (store_output). Probe: hooks at the block's phases (NoPhaseProbe: none; the tuning program
 // times them). kMinBlocksPerSm_: the launch bound's blocks per SM (0: the rule below). kKvStages_:
-// K and V tiles in shared memory (Fa2MmaTile::kv_stages; 0: the shipped choice).
+// K and V tiles in shared memory (Fa2MmaTile::kv_stages; 0: the shipped choice). kSByTile_:
+// Fa2MmaTile::s_by_tile (-1: the shipped choice where the step allows it, 0 / 1: off / on).
 template <typename T_, int kHeadDim_, bool kCausal_, int kBlockM_ = fa2_mma_tile(kHeadDim_, kCausal_).block_m,
           int kBlockN_ = fa2_mma_tile(kHeadDim_, kCausal_).block_n,
           int kWarps_ = fa2_mma_tile(kHeadDim_, kCausal_).warps,
           int kWarpsN_ = fa2_mma_tile(kHeadDim_, kCausal_).warps_n, int kAhead_ = fa2_mma_tile(kHeadDim_, kCausal_).ahead,
           bool kStateInSmem_ = fa2_mma_tile(kHeadDim_, kCausal_).state_in_smem, bool kPrologueV_ = fa2_mma_tile(kHeadDim_, kCausal_).prologue_v,
-          bool kStagedOut_ = true, class Probe_ = NoPhaseProbe, int kMinBlocksPerSm_ = 0, int kKvStages_ = 0>
+          bool kStagedOut_ = true, class Probe_ = NoPhaseProbe, int kMinBlocksPerSm_ = 0, int kKvStages_ = 0,
+          int kSByTile_ = -1>
 struct Fa2MmaTraits {
   using T = T_;
   static constexpr int kHeadDim = kHeadDim_;
@@ -74,6 +76,13 @@ struct Fa2MmaTraits {
   using VTile = SmemTile<kBlockN, kHeadDim>;
   using PTile = SmemTile<kWarpRows, kBlockN>;  // one row group's P (warp pairs only)
   static constexpr bool kPairs = kWarpsN > 1;
+  // No barrier between S = Q K^T and the softmax: double-buffered K and V, or warp pairs (which
+  // exchange their row maxima at a pair barrier). Only these steps gain from a key loop compiled
+  // for plain scores and from S by 16-row tile (head_dim 128 single-buffered: within 1%).
+  static constexpr bool kPlainLoop = kKvStages == 2 || kPairs;
+  static constexpr bool kSByTile =
+      kSByTile_ < 0 ? fa2_mma_tile(kHeadDim_, kCausal_).s_by_tile && kPlainLoop : kSByTile_ > 0;
+  static_assert(!kSByTile || kPlainLoop, "S by 16-row tile needs a step without a barrier after S");
   static constexpr int kSmemQ = 0;
   static constexpr int kSmemK = kSmemQ + QTile::kBytes;
   static constexpr int kSmemV = kSmemK + kKvStages * KTile::kBytes;  // [kKvStages] KTile, then VTile

@@ -120,17 +120,20 @@ struct Variant {
 // Name: <Br>x<Bc>x<warps>w[p (warp pairs)]a<fragments ahead>[s (state in shared memory)][g<heads
 // per launch group>]. group_heads 0 is the automatic launch order, -1 one group of every head.
 // [v1: V of the first key block copied with Q and K | v0: in the first step] [d: output stored
-// directly from the registers] [probe: phases stamped].
+// directly from the registers] [probe: phases stamped] [m<blocks per SM>] [k<K / V stages>] [t<S by
+// 16-row tile: 0 / 1>].
 template <typename T, int kD, bool kCausal, int kM, int kN, int kW, int kWN, int kAhead, bool kState, bool kPrologueV,
-          bool kStaged = true, class Probe = NoPhaseProbe, int kMinBlocks = 0, int kStages = 0>
+          bool kStaged = true, class Probe = NoPhaseProbe, int kMinBlocks = 0, int kStages = 0, int kSByTile = -1>
 Variant variant(DType dtype, int group_heads = 0) {
   std::string name = std::to_string(kM) + "x" + std::to_string(kN) + "x" + std::to_string(kW) + "w" +
                      (kWN > 1 ? "p" : "") + "a" + std::to_string(kAhead) + (kState ? "s" : "") +
                      (kPrologueV ? "v1" : "v0") + (kStaged ? "" : "d") +
                      probe_tag<Probe>() + (kMinBlocks > 0 ? "m" + std::to_string(kMinBlocks) : "") +
-                     (kStages > 0 ? "k" + std::to_string(kStages) : "");
+                     (kStages > 0 ? "k" + std::to_string(kStages) : "") +
+                     (kSByTile >= 0 ? "t" + std::to_string(kSByTile) : "");
   if (group_heads != 0) name += group_heads < 0 ? "gall" : "g" + std::to_string(group_heads);
-  using Tr = Fa2MmaTraits<T, kD, kCausal, kM, kN, kW, kWN, kAhead, kState, kPrologueV, kStaged, Probe, kMinBlocks, kStages>;
+  using Tr = Fa2MmaTraits<T, kD, kCausal, kM, kN, kW, kWN, kAhead, kState, kPrologueV, kStaged, Probe, kMinBlocks, kStages,
+                           kSByTile>;
   return {name, dtype, kD, kCausal,
           [group_heads](const AttentionProblem& p, const DeviceInfo& info, cudaStream_t s) {
             return launch_fa2_mma_tiles<Tr>(p, info, s, group_heads < 0 ? p.batch * p.heads : group_heads);
@@ -141,12 +144,12 @@ std::vector<Variant> variants() {
   using bf16 = __nv_bfloat16;
   const DType b = DType::kBFloat16;
   std::vector<Variant> v;
-  // head_dim 64 with one K and one V tile (k1, the kernel before double-buffering); head_dim 128
-  // double-buffered (k2: 100 KB per block, which only sm80 and sm90 allow)
-  v.push_back(variant<bf16, 64, false, 128, 64, 4, 1, 2, false, true, true, NoPhaseProbe, 0, 1>(b));
-  v.push_back(variant<bf16, 64, true, 128, 64, 4, 1, 2, false, false, true, NoPhaseProbe, 0, 1>(b));
-  v.push_back(variant<bf16, 128, false, 128, 64, 4, 1, 1, true, true, true, NoPhaseProbe, 0, 2>(b));
+  // head_dim 128: one K and one V tile without a mask (k1: the tiles of the non-sm90 binaries; the
+  // sm_90a binary double-buffers them), double-buffered with the causal mask (k2, spills 32 bytes)
+  v.push_back(variant<bf16, 128, false, 128, 64, 4, 1, 1, true, true, true, NoPhaseProbe, 0, 1>(b));
   v.push_back(variant<bf16, 128, true, 128, 64, 4, 1, 1, true, true, true, NoPhaseProbe, 0, 2>(b));
+  // head_dim 256 without a mask in launch groups of 4 heads
+  v.push_back(variant<bf16, 256, false, 64, 64, 4, 2, 2, true, true, true>(b, 4));
   return v;
 }
 

@@ -12,9 +12,9 @@
 //   head_dim 96:      128 x 64 tiles on 8 warps (on 4 warps ptxas spills ~100 bytes)
 //   head_dim 128:     128 x 64 tiles, 4 warps: 68 KB of shared memory, two blocks per SM
 //                     (128 x 32: 4-10% slower; 64 x 64: 5-20% slower; 128 x 64 on 8 warps: 15-25% slower).
-//                     Double-buffered K and V measured +0-2% without a mask up to 2k and +1-4% causal
-//                     from 2k on the H100, but need 100 KB per block: more than sm86/sm89 allow (99 KB)
-//                     and one block per SM on sm80, so not used here.
+//                     Double-buffered K and V need 100 KB per block: more than sm86/sm89 allow (99 KB)
+//                     and one block per SM on sm80, so only the sm_90a binary uses them, without a
+//                     mask (the `sm90` tiles below).
 //                     The state in shared memory and look-ahead 1 keep ptxas from spilling (without
 //                     a mask look-ahead 1 is also 1-4% faster than 2); at head_dim 64 the same state
 //                     in shared memory is 7-10% slower, so only head_dim 128 and 256 (where
@@ -65,11 +65,16 @@ struct Fa2MmaTile {
   bool s_by_tile;
 };
 
-// `causal`: the instantiation for a bounded key range (causal or a sliding window).
-constexpr Fa2MmaTile fa2_mma_tile(int head_dim, bool causal) {
+// `causal`: the instantiation for a bounded key range (causal or a sliding window). `sm90`: the
+// tiles of the sm_90a binary (compute capability 9.0, 228 KB of shared memory per SM), which differ
+// at head_dim 128 without a mask: double-buffered K and V (100 KB per block; two blocks per SM fit
+// on sm90 only; sm86/sm89 allow 99 KB per block, sm80 fits one such block per SM). Measured on the
+// H100 (bf16 and fp16, same call): +3-4% at every length from 512 to 8k, +1-4% at 16k; with a causal
+// mask 1-3% slower and 32 bytes of ptxas spills, so causal keeps one K and one V tile.
+constexpr Fa2MmaTile fa2_mma_tile(int head_dim, bool causal, bool sm90 = false) {
   return head_dim <= 64    ? Fa2MmaTile{128, 64, 4, 1, false, 2, true, 2, true}
          : head_dim <= 96  ? Fa2MmaTile{128, 64, 8, 1, false, 2, !causal, 1, false}
-         : head_dim <= 128 ? Fa2MmaTile{128, 64, 4, 1, true, 1, !causal, 1, false}
+         : head_dim <= 128 ? Fa2MmaTile{128, 64, 4, 1, true, 1, !causal, sm90 && !causal ? 2 : 1, false}
          : head_dim <= 192 ? Fa2MmaTile{128, 64, 8, 1, false, 2, !causal, 1, false}
                            : Fa2MmaTile{64, 64, 4, 2, !causal, 2, !causal, 1, !causal};
 }
@@ -91,8 +96,8 @@ constexpr size_t fa2_mma_smem_bytes(int block_m, int block_n, int head_dim, int 
                         : 0) +
          4 * sizeof(int) * static_cast<size_t>(warps);
 }
-constexpr size_t fa2_mma_smem_bytes(int head_dim, bool causal) {
-  const Fa2MmaTile t = fa2_mma_tile(head_dim, causal);
+constexpr size_t fa2_mma_smem_bytes(int head_dim, bool causal, bool sm90 = false) {
+  const Fa2MmaTile t = fa2_mma_tile(head_dim, causal, sm90);
   return fa2_mma_smem_bytes(t.block_m, t.block_n, head_dim, t.warps, t.warps_n, t.state_in_smem, t.kv_stages);
 }
 

@@ -84,9 +84,9 @@ __device__ __forceinline__ int block_index_again() {
   return x;
 }
 
+// The block's work (the kernel's body for one tile configuration).
 template <class Tr>
-__global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
-    fa2_mma_kernel(const AttentionProblem p, int group_heads) {
+__device__ __forceinline__ void fa2_mma_block(const AttentionProblem& p, int group_heads) {
   using T = typename Tr::T;
   extern __shared__ __align__(128) unsigned char smem[];
   const int tid = threadIdx.x, lane = tid % 32, warp = tid / 32;
@@ -207,6 +207,21 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
   Tr::Probe::mark(BlockPhase::kStored);
 }
 
+// Tr: the tiles of every binary; Tr90 those of the sm_90a binary (compute capability 9.0, the only
+// one that runs it), which the launcher sizes shared memory for on such devices.
+template <class Tr, class Tr90 = Tr>
+__global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
+    fa2_mma_kernel(const AttentionProblem p, int group_heads) {
+  static_assert(Tr90::kThreads == Tr::kThreads && Tr90::kMinBlocksPerSm == Tr::kMinBlocksPerSm &&
+                    Tr90::kBlockM == Tr::kBlockM && Tr90::kCausal == Tr::kCausal,
+                "the sm90 tiles share the launch shape");
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ == 900
+  fa2_mma_block<Tr90>(p, group_heads);
+#else
+  fa2_mma_block<Tr>(p, group_heads);
+#endif
+}
+
 // Heads per launch-order group (query_block). Measured on the H100 (docs/fa2_mma.md): with a
 // causal mask, one group of every head (the heaviest query blocks of all heads first) is 10-16%
 // faster than head after head from 2k query rows per head on, where a block's work varies most;
@@ -225,7 +240,7 @@ int auto_group_heads(const AttentionProblem& p, const DeviceInfo& info, int64_t 
 
 // Launches one instantiation: grid, dynamic shared memory above 48 KB, launch check.
 // group_heads 0 picks the launch order with auto_group_heads().
-template <class Tr>
+template <class Tr, class Tr90 = Tr>
 Status launch_fa2_mma_tiles(const AttentionProblem& p, const DeviceInfo& info, cudaStream_t stream,
                             int group_heads = 0) {
   const int64_t m_blocks = (static_cast<int64_t>(p.seqlen_q) + Tr::kBlockM - 1) / Tr::kBlockM;
@@ -235,24 +250,29 @@ Status launch_fa2_mma_tiles(const AttentionProblem& p, const DeviceInfo& info, c
     return Status(StatusCode::kUnsupported, "fa2_mma: batch * heads * query blocks = " +
                                                 std::to_string(blocks) + " exceeds the grid limit");
   }
-  if (static_cast<size_t>(Tr::kSmemBytes) > info.smem_per_block_optin) {
+  // A compute capability 9.0 device runs the sm_90a binary when the build has one (else a PTX
+  // of another architecture, with Tr's tiles): enough shared memory for either.
+  const int smem = info.sm_arch() == 90 ? std::max(Tr90::kSmemBytes, Tr::kSmemBytes) : Tr::kSmemBytes;
+  if (static_cast<size_t>(smem) > info.smem_per_block_optin) {
     return Status(StatusCode::kUnsupported,
-                  "fa2_mma: head_dim " + std::to_string(Tr::kHeadDim) + " needs " +
-                      std::to_string(Tr::kSmemBytes) + " bytes of shared memory per block, the device has " +
+                  "fa2_mma: head_dim " + std::to_string(Tr::kHeadDim) + " needs " + std::to_string(smem) +
+                      " bytes of shared memory per block, the device has " +
                       std::to_string(info.smem_per_block_optin));
   }
   if (group_heads <= 0) group_heads = auto_group_heads<Tr>(p, info, m_blocks);
   group_heads = std::min(group_heads, p.batch * p.heads);
-  auto kernel = fa2_mma_kernel<Tr>;
-  SFA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, Tr::kSmemBytes));
-  kernel<<<static_cast<unsigned>(blocks), Tr::kThreads, Tr::kSmemBytes, stream>>>(p, group_heads);
+  auto kernel = fa2_mma_kernel<Tr, Tr90>;
+  SFA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, smem));
+  kernel<<<static_cast<unsigned>(blocks), Tr::kThreads, smem, stream>>>(p, group_heads);
   return check_launch("fa2_mma_kernel");
 }
 
-// The production instantiation of (dtype, head_dim, causal): tiles from fa2_mma_tile().
+// The production instantiation of (dtype, head_dim, causal): tiles from fa2_mma_tile(), those of
+// the sm_90a binary from fa2_mma_tile(..., sm90 = true).
 template <typename T, int kHeadDim, bool kCausal>
 Status run_fa2_mma(const AttentionProblem& p, const DeviceInfo& info, cudaStream_t stream) {
-  return launch_fa2_mma_tiles<Fa2MmaTraits<T, kHeadDim, kCausal>>(p, info, stream);
+  return launch_fa2_mma_tiles<Fa2MmaTraits<T, kHeadDim, kCausal>, Fa2MmaTraitsSm90<T, kHeadDim, kCausal>>(p, info,
+                                                                                                      stream);
 }
 
 }  // namespace sfa::cuda

@@ -105,4 +105,14 @@ struct Fa2MmaTraits {
   static constexpr int kMinBlocksPerSm = kMinBlocksPerSm_ > 0 ? kMinBlocksPerSm_ : kWarps == 4 ? 2 : 1;
 };
 
+// The sm_90a binary's tiles of the production instantiation (fa2_mma_tile(..., sm90 = true)).
+template <typename T, int kHeadDim, bool kCausal>
+using Fa2MmaTraitsSm90 =
+    Fa2MmaTraits<T, kHeadDim, kCausal, fa2_mma_tile(kHeadDim, kCausal, true).block_m,
+                 fa2_mma_tile(kHeadDim, kCausal, true).block_n, fa2_mma_tile(kHeadDim, kCausal, true).warps,
+                 fa2_mma_tile(kHeadDim, kCausal, true).warps_n, fa2_mma_tile(kHeadDim, kCausal, true).ahead,
+                 fa2_mma_tile(kHeadDim, kCausal, true).state_in_smem, fa2_mma_tile(kHeadDim, kCausal, true).prologue_v,
+                 true, NoPhaseProbe, 0, fa2_mma_tile(kHeadDim, kCausal, true).kv_stages,
+                 fa2_mma_tile(kHeadDim, kCausal, true).s_by_tile ? 1 : 0>;
+
 }  // namespace sfa::cuda

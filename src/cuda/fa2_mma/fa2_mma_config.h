@@ -8,7 +8,8 @@
 //                     512-2k in the first). K and V double-buffered (kv_stages 2): causal +0.6-4.5% at
 //                     every length; without a mask +3-4% at 512, +1.5-3% at 1k and -1..+0.6% from 2k
 //                     (fifth round, two calls). 48 KB per block: two blocks per SM still fit on every
-//                     target (sm86/sm89: 100 KB per SM), as the registers allow no more.
+//                     target (sm86/sm89: 100 KB per SM), as the registers allow no more. S by 16-row
+//                     tile: +2% at 512, +0.5-1.5% beyond (seventh round).
 //   head_dim 96:      128 x 64 tiles on 8 warps (on 4 warps ptxas spills ~100 bytes)
 //   head_dim 128:     128 x 64 tiles, 4 warps: 68 KB of shared memory, two blocks per SM
 //                     (128 x 32: 4-10% slower; 64 x 64: 5-20% slower; 128 x 64 on 8 warps: 15-25% slower).
@@ -26,6 +27,7 @@
 //                     4-7% faster than 64 x 64 on 16-row warps without a mask, 1-10% with it, and
 //                     3-16% faster than 128 x 64 on 8 warps pairs or not. With a mask the state
 //                     in registers is 2-4% faster than in shared memory; without, 1-4% slower.
+//                     Without a mask S by 16-row tile (+1-2%); with it, it spills or is 3-5% slower.
 #pragma once
 
 #include <cstddef>

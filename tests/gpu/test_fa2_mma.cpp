@@ -27,8 +27,8 @@ int run_cases(const std::vector<AttentionCase>& cases) { return run_served_cases
 
 constexpr auto make_case = attention_case;
 
-// Every head dim with several query and key tiles, ragged ends, and each mask kind; `small`
-// keeps the sequences short for the sanitizer.
+// Every head dim with several query and key tiles, ragged ends, each mask kind, softcap and a
+// negative scale; `small` keeps the sequences short for the sanitizer.
 std::vector<AttentionCase> head_dim_cases(DType t, bool small) {
   const int len = small ? 150 : 700;
   std::vector<AttentionCase> v;
@@ -52,10 +52,12 @@ std::vector<AttentionCase> head_dim_cases(DType t, bool small) {
     c.strided = true;
     c.softcap = 20.0f;
     v.push_back(c);
+    // A negative softmax scale: the key loop for transformed scores (as softcap), not the one
+    // for plain scores.
+    c = make_case(t, 1, len / 2 + 3, len, 2, 1, d);
+    c.softmax_scale = -0.1f;
+    v.push_back(c);
   }
-  AttentionCase neg = make_case(t, 1, 97, 200, 2, 1, 128);  // a negative softmax scale
-  neg.softmax_scale = -0.1f;
-  v.push_back(neg);
   return v;
 }
 

@@ -8,11 +8,13 @@
 //   last (heaviest with a causal mask) to the first across all its heads (query_block).
 // Block: kWarps warps; warp w = wm kWarpsN + wn owns query rows [wm kWarpRows, (wm + 1) kWarpRows)
 //   and, with warp pairs (kWarpsN = 2), half the keys of S and half the columns of O (traits).
-// Shared memory (dynamic, XOR-swizzled 16-byte chunks, see smem_tile.cuh): sQ [Br, d], sK [Bc, d],
-//   sV [Bc, d]; with pairs P [Br, Bc] and the pairs' row maxima and sums; each warp's key blocks;
-//   with kStateInSmem each thread's running row sums and copy sources and the block's scalars.
-//   The key loop runs from the last key block down: V_j is copied while S = Q K_j^T runs, K_{j-1}
-//   while the softmax and P V_j run (cp.async, one tile of each in flight).
+// Shared memory (dynamic, XOR-swizzled 16-byte chunks, see smem_tile.cuh): sQ [Br, d], kv_stages
+//   tiles sK [Bc, d] and as many sV [Bc, d]; with pairs P [Br, Bc] and the pairs' row maxima and
+//   sums; each warp's key blocks; with kStateInSmem each thread's running row sums and copy sources
+//   and the block's scalars.
+//   The key loop runs from the last key block down. With one K and one V tile, V_j is copied while
+//   S = Q K_j^T runs and K_{j-1} while P V_j runs; with two of each (Fa2MmaTile::kv_stages), K_{j-1}
+//   and V_{j-1} while the softmax and P V_j run (cp.async; fa2_mma_block.cuh has the steps).
 // Masked and unmasked iterations are split: the last key blocks (the ragged end, the causal
 // diagonal) and, with a sliding window, the first ones are masked; the blocks in between are not,
 // and blocks no query row of the block can see are never visited.

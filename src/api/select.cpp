@@ -69,7 +69,7 @@ Status attention_supports(Kernel k, const AttentionProblem& p, Device device, bo
       }
       // Its tiles need this much shared memory per block (e.g. head_dim 256 on sm86/sm89 does not fit).
       const bool windowed = p.window_left >= 0 || p.window_right >= 0;
-      const size_t smem = cuda::fa2_mma_smem_bytes(p.head_dim, windowed, info.sm_arch() == 90);
+      const size_t smem = cuda::fa2_mma_smem_bytes(p.head_dim, windowed, cuda::fa2_mma_sm90_tiles(info.sm_arch()));
       if (smem > info.smem_per_block_optin) {
         return unsupported(k, "head_dim " + std::to_string(p.head_dim) + " needs " + std::to_string(smem) +
                                   " bytes of shared memory per block, the device allows " +

@@ -73,6 +73,10 @@ struct Fa2MmaTile {
 // on sm90 only; sm86/sm89 allow 99 KB per block, sm80 fits one such block per SM). Measured on the
 // H100 (bf16 and fp16, same call): +3-4% at every length from 512 to 8k, +1-4% at 16k; with a causal
 // mask 1-3% slower and 32 bytes of ptxas spills, so causal keeps one K and one V tile.
+// Whether a device of compute capability sm_arch (major * 10 + minor) runs the sm_90a binary's tiles:
+// the launcher sizes shared memory and selection checks it by this.
+constexpr bool fa2_mma_sm90_tiles(int sm_arch) { return sm_arch == 90; }
+
 constexpr Fa2MmaTile fa2_mma_tile(int head_dim, bool causal, bool sm90 = false) {
   return head_dim <= 64    ? Fa2MmaTile{128, 64, 4, 1, false, 2, true, 2, true}
          : head_dim <= 96  ? Fa2MmaTile{128, 64, 8, 1, false, 2, !causal, 1, false}

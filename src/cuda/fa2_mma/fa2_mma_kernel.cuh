@@ -254,7 +254,8 @@ Status launch_fa2_mma_tiles(const AttentionProblem& p, const DeviceInfo& info, c
   }
   // A compute capability 9.0 device runs the sm_90a binary when the build has one (else a PTX
   // of another architecture, with Tr's tiles): enough shared memory for either.
-  const int smem = info.sm_arch() == 90 ? std::max(Tr90::kSmemBytes, Tr::kSmemBytes) : Tr::kSmemBytes;
+  const int smem =
+      fa2_mma_sm90_tiles(info.sm_arch()) ? std::max(Tr90::kSmemBytes, Tr::kSmemBytes) : Tr::kSmemBytes;
   if (static_cast<size_t>(smem) > info.smem_per_block_optin) {
     return Status(StatusCode::kUnsupported,
                   "fa2_mma: head_dim " + std::to_string(Tr::kHeadDim) + " needs " + std::to_string(smem) +

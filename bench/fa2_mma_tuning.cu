@@ -16,8 +16,9 @@
 //       -> one line per probed variant of the shape: "phases <name> blocks <n> span_us <kernel>
 //          resident <mean blocks resident per SM> start_us <to the first tiles> loop_us <key loop>
 //          store_us <epilogue> block_us <whole block> pair_skew_us <median start distance to the
-//          nearest other block on the SM>", then "end" (block means; each block's phases stamped
-//          by its thread 0: BlockPhase)
+//          nearest other block on the SM> start_first_wave_us <start of the blocks entered within
+//          1 us of the first> (<their count>) start_later_us <start of the others>", then "end"
+//          (block means; each block's phases stamped by its thread 0: BlockPhase)
 //   quit
 #include <cuda_bf16.h>
 #include <cuda_fp16.h>
@@ -294,6 +295,21 @@ class Server {
     }
     if (n == 0) return "phases " + var.name + " none";
     const double ns_per_cycle = ns_all / cyc_all;
+    // The start of the first wave's blocks (entered within 1 us of the first) and of the later
+    // ones, which begin while other blocks run.
+    double first_cyc = 0, later_cyc = 0;
+    int first_n = 0;
+    for (int i = 0; i < kMaxStampedBlocks; ++i) {
+      const unsigned long long* s = &h[size_t(i) * kStampWords];
+      if (s[3] == 0) continue;
+      const double c = double(s[kPhases + 1] - s[kPhases]);
+      if (s[0] - t_min < 1000) {
+        first_cyc += c;
+        ++first_n;
+      } else {
+        later_cyc += c;
+      }
+    }
     std::vector<double> skew;
     for (auto& sm : starts) {
       std::sort(sm.begin(), sm.end());
@@ -306,13 +322,14 @@ class Server {
     }
     std::sort(skew.begin(), skew.end());
     const double span = double(t_max - t_min);
-    char buf[512];
+    char buf[640];
     std::snprintf(buf, sizeof(buf),
                   "phases %s blocks %d span_us %.1f resident %.2f start_us %.2f loop_us %.2f store_us %.2f "
-                  "block_us %.2f pair_skew_us %.2f",
+                  "block_us %.2f pair_skew_us %.2f start_first_wave_us %.2f (%d) start_later_us %.2f",
                   var.name.c_str(), n, span / 1e3, ns_all / (span * info_.sm_count), cyc[0] / n * ns_per_cycle / 1e3,
                   cyc[1] / n * ns_per_cycle / 1e3, cyc[2] / n * ns_per_cycle / 1e3, ns_all / n / 1e3,
-                  skew.empty() ? 0.0 : skew[skew.size() / 2] / 1e3);
+                  skew.empty() ? 0.0 : skew[skew.size() / 2] / 1e3, first_n ? first_cyc / first_n * ns_per_cycle / 1e3 : 0.0,
+                  first_n, n > first_n ? later_cyc / (n - first_n) * ns_per_cycle / 1e3 : 0.0);
     return buf;
   }
 

@@ -4,7 +4,8 @@
 //
 // Standard shapes: batch = 16384 / seqlen, heads = 2048 / head_dim, BSHD, inputs uniform in
 // [-1, 1). Commands, one per line on stdin, each answered by one line on stdout:
-//   shape <bf16|fp16> <head_dim> <causal 0|1> <seqlen>
+//   shape <bf16|fp16> <head_dim> <causal 0|1> <seqlen> [<batch> <heads>: instead of the standard
+//         ones, when the inputs fit the buffers]
 //       -> "kernels shipped <variant>..." (fills the inputs, runs each kernel once)
 //   time <calls>
 //       -> "times <ms>..." one sample per kernel in the "kernels" order: CUDA events around
@@ -180,10 +181,14 @@ class Server {
     probes_ = probes();
   }
 
-  std::string shape(const std::string& dtype, int d, bool causal, int seqlen) {
+  std::string shape(const std::string& dtype, int d, bool causal, int seqlen, int batch = 0, int heads = 0) {
     const DType t = dtype == "bf16" ? DType::kBFloat16 : DType::kFloat16;
     batch_ = kTokens / seqlen;
     heads_ = kHidden / d;
+    if (batch > 0 && heads > 0 && int64_t(batch) * seqlen * heads * d <= int64_t(kTokens) * kHidden) {
+      batch_ = batch;
+      heads_ = heads;
+    }
     elems_ = int64_t(batch_) * seqlen * heads_ * d;
     for (void* p : {q_, k_, v_}) {
       const uint32_t seed = 1234u + (p == k_) + 2 * (p == v_);
@@ -370,9 +375,10 @@ int main() {
     std::string reply;
     if (cmd == "shape") {
       std::string dtype;
-      int d = 0, causal = 0, seqlen = 0;
+      int d = 0, causal = 0, seqlen = 0, batch = 0, heads = 0;
       in >> dtype >> d >> causal >> seqlen;
-      reply = server.shape(dtype, d, causal != 0, seqlen);
+      if (!(in >> batch >> heads)) batch = heads = 0;
+      reply = server.shape(dtype, d, causal != 0, seqlen, batch, heads);
     } else if (cmd == "time") {
       int calls = 1;
       in >> calls;

@@ -12,13 +12,14 @@
 // copy ceiling is measured in the same process.
 //
 // usage: decode_fast_timing [--reps N] [--csv FILE] [--quick] [--points LIST] [--splits LIST]
-//                           [--interleave LIST]
+//                           [--interleave LIST] [--page N]
 //   --quick:  a few small points only (a smoke run)
 //   --points: these points instead of the grid, "batch/heads/heads_kv/kv,..." (e.g. 1/32/8/1024,16/32/8/1024;
 //             points outside the grid too)
 //   --splits: the split counts of the sweep, "2,4,8" ("" or "none": no sweep; default: 2..256)
 //   --interleave: only these split counts ("0,6,8"; 0 = the heuristic's), timed in turn call by
 //             call (an A/B without the order effects of one count timed after another)
+//   --page:   with --interleave, the cache in shuffled pages of N positions (default: contiguous)
 #include <cuda_runtime.h>
 
 #include <algorithm>
@@ -345,6 +346,7 @@ int main(int argc, char** argv) {
   std::vector<Point> only;
   std::vector<int> sweep = {2, 3, 4, 6, 8, 12, 16, 24, 32, 48, 64, 96, 128, 192, 256};
   std::vector<int> interleave;
+  int interleave_page = 0;
   for (int i = 1; i < argc; ++i) {
     if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
     else if (!std::strcmp(argv[i], "--csv") && i + 1 < argc) csv_path = argv[++i];
@@ -352,6 +354,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--points") && i + 1 < argc) only = parse_points(argv[++i]);
     else if (!std::strcmp(argv[i], "--splits") && i + 1 < argc) sweep = parse_ints(argv[++i]);
     else if (!std::strcmp(argv[i], "--interleave") && i + 1 < argc) interleave = parse_ints(argv[++i]);
+    else if (!std::strcmp(argv[i], "--page") && i + 1 < argc) interleave_page = std::atoi(argv[++i]);
   }
   const std::vector<Point> points = only.empty() ? grid(quick) : only;
   Device dev;
@@ -388,7 +391,7 @@ int main(int argc, char** argv) {
     for (const Point& pt : points) {
       const double bytes = 2.0 * pt.batch * pt.kv * pt.heads_kv * kHeadDim * 2;
       Problem pr;
-      make_problem(pt, 0, dev, &pr);
+      make_problem(pt, interleave_page, dev, &pr);
       pr.args.num_splits = 0;
       const int auto_splits = chosen_splits(pr);
       const std::vector<double> us = time_interleaved(&pr, dev, interleave, reps);
@@ -397,7 +400,10 @@ int main(int argc, char** argv) {
         const int n = interleave[i] == 0 ? auto_splits : interleave[i];
         std::printf(" %s%d: %.2f us", interleave[i] == 0 ? "auto " : "", n, us[i]);
         std::fprintf(csv, "%d,%d,%d,%d,%s,%d,%.3f,%.1f,0\n", pt.batch, pt.heads, pt.heads_kv, pt.kv,
-                     interleave[i] == 0 ? "interleaved_auto" : "interleaved", n, us[i], bytes / us[i] / 1e3);
+                     (std::string(interleave[i] == 0 ? "interleaved_auto" : "interleaved") +
+                      (interleave_page > 0 ? "_paged" + std::to_string(interleave_page) : ""))
+                         .c_str(),
+                     n, us[i], bytes / us[i] / 1e3);
       }
       std::printf("\n");
       std::fflush(stdout);

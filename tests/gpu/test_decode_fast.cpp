@@ -6,12 +6,15 @@
 #include <cuda_runtime.h>
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "common/dtype_convert.h"
 #include "served_cases.h"
 #include "testing.h"
 
@@ -130,12 +133,58 @@ TEST_P(DecodeFastSmall, ClusterAndCombineMerges) {
   EXPECT_EQ(run_cases(cases), static_cast<int>(cases.size()));
 }
 
+// The 16-bit elements of a device tensor, as floats on the host (row-major index of the
+// tensor's own strides).
+std::vector<float> host_floats(const TensorView& t) {
+  int64_t extent = 1;  // elements up to the last one the strides reach
+  for (int d = 0; d < t.rank; ++d) extent += (t.shape[d] - 1) * t.stride[d];
+  std::vector<uint16_t> bits(static_cast<size_t>(extent));
+  EXPECT_EQ(cudaMemcpy(bits.data(), t.data, bits.size() * 2, cudaMemcpyDeviceToHost), cudaSuccess);
+  std::vector<float> f(bits.size());
+  for (size_t i = 0; i < bits.size(); ++i) {
+    f[i] = t.dtype == DType::kBFloat16 ? bf16_bits_to_float(bits[i]) : half_bits_to_float(bits[i]);
+  }
+  return f;
+}
+
+// Sequence b's output row for head h (one new token) over the cache positions `keys` of a paged
+// cache, in float64 (the position's page from `table`).
+std::vector<double> paged_reference(const DecodeArgs& a, const std::vector<int32_t>& table, int64_t table_stride, int b,
+                                    int h, const std::vector<int>& keys) {
+  const std::vector<float> q = host_floats(a.q), k = host_floats(a.k_cache), v = host_floats(a.v_cache);
+  const int64_t d = a.q.shape[3], heads = a.q.shape[2], page = a.k_cache.shape[1];
+  const int64_t h_kv = h / (heads / a.k_cache.shape[2]);
+  const double scale = a.softmax_scale > 0.0f ? a.softmax_scale : 1.0 / std::sqrt(static_cast<double>(d));
+  std::vector<double> s, out(static_cast<size_t>(d), 0.0);
+  double m = -INFINITY, sum = 0.0;
+  for (int j : keys) {
+    const int64_t pg = table[static_cast<size_t>(b * table_stride + j / page)];
+    const int64_t krow = pg * a.k_cache.stride[0] + (j % page) * a.k_cache.stride[1] + h_kv * a.k_cache.stride[2];
+    double dot = 0.0;
+    for (int64_t e = 0; e < d; ++e) dot += double(q[b * a.q.stride[0] + h * a.q.stride[2] + e]) * k[krow + e];
+    s.push_back(dot * scale);
+    m = std::max(m, s.back());
+  }
+  for (size_t i = 0; i < keys.size(); ++i) {
+    const int j = keys[i];
+    const int64_t pg = table[static_cast<size_t>(b * table_stride + j / page)];
+    const int64_t vrow = pg * a.v_cache.stride[0] + (j % page) * a.v_cache.stride[1] +
+                         h_kv * a.v_cache.stride[2];
+    const double p = std::exp(s[i] - m);
+    sum += p;
+    for (int64_t e = 0; e < d; ++e) out[e] += p * v[vrow + e];
+  }
+  for (double& o : out) o /= sum;
+  return out;
+}
+
 // Device data the validator cannot see on CUDA: lengths outside [0, capacity] and page indices
 // outside [0, num_pages). The kernel must not read out of bounds (compute-sanitizer checks it),
-// must not fail, and a sequence with a bad length is empty: out 0, lse -inf.
+// must not fail, and a sequence with a bad length is empty: out 0, lse -inf. The keys on a bad
+// page are left out: sequence 0 matches a float64 reference over its other keys.
 TEST_P(DecodeFastSmall, UntrustedLengthsAndPages) {
   SFA_SKIP_WITHOUT_KERNELS(kKernel);
-  for (int splits : {3, 20}) {  // sm90: a cluster merge, then the combine kernel
+  for (int splits : {1, 3, 20}) {  // the split kernel alone; sm90: a cluster merge; the combine kernel
     DecodeCase c = make_case(GetParam(), 4, 1, 8, 2, 64, 100);
     c.page_size = 16;
     c.num_splits = splits;
@@ -148,6 +197,14 @@ TEST_P(DecodeFastSmall, UntrustedLengthsAndPages) {
     std::vector<int32_t> table(static_cast<size_t>(table_entries));
     ASSERT_EQ(cudaMemcpy(table.data(), args.block_table.data, table.size() * sizeof(int32_t), cudaMemcpyDeviceToHost),
               cudaSuccess);
+    // Sequence 0 keeps the keys of pages 0, 3, 4, 5 and 6 (positions 0-15 and 48-99).
+    std::vector<int> kept;
+    for (int j = 0; j < 100; ++j) {
+      if (j < 16 || j >= 48) kept.push_back(j);
+    }
+    const int64_t table_stride = args.block_table.stride[0];
+    std::vector<std::vector<double>> expected;
+    for (int h = 0; h < c.heads; ++h) expected.push_back(paged_reference(args, table, table_stride, 0, h, kept));
     table[1] = -1;                   // sequence 0, page 1
     table[2] = 1 << 30;              // sequence 0, page 2
     ASSERT_EQ(cudaMemcpy(args.block_table.data, table.data(), table.size() * sizeof(int32_t), cudaMemcpyHostToDevice),
@@ -165,6 +222,16 @@ TEST_P(DecodeFastSmall, UntrustedLengthsAndPages) {
       for (int h = 0; h < c.heads; ++h) EXPECT_EQ(lse[b * c.heads + h], -INFINITY) << "b=" << b;
     }
     for (int h = 0; h < c.heads; ++h) EXPECT_TRUE(std::isfinite(lse[h])) << "sequence 0 lost its valid pages";
+    const bool bf16 = c.dtype == DType::kBFloat16;
+    for (int h = 0; h < c.heads; ++h) {
+      for (int64_t e = 0; e < c.head_dim; ++e) {
+        const uint16_t bits = out[h * c.head_dim + e];
+        const double got = bf16 ? bf16_bits_to_float(bits) : half_bits_to_float(bits);
+        const double want = expected[h][e];
+        ASSERT_NEAR(got, want, (bf16 ? 1e-2 : 2e-3) * (1.0 + std::fabs(want)))
+            << "splits=" << splits << " head " << h << " element " << e;
+      }
+    }
   }
 }
 

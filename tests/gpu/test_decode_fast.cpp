@@ -133,48 +133,48 @@ TEST_P(DecodeFastSmall, ClusterAndCombineMerges) {
   EXPECT_EQ(run_cases(cases), static_cast<int>(cases.size()));
 }
 
-// The 16-bit elements of a device tensor, as floats on the host (row-major index of the
-// tensor's own strides).
-std::vector<float> host_floats(const TensorView& t) {
+// The 16-bit elements of a device tensor, copied to the host (index them with its strides).
+std::vector<uint16_t> host_bits(const TensorView& t) {
   int64_t extent = 1;  // elements up to the last one the strides reach
   for (int d = 0; d < t.rank; ++d) extent += (t.shape[d] - 1) * t.stride[d];
   std::vector<uint16_t> bits(static_cast<size_t>(extent));
   EXPECT_EQ(cudaMemcpy(bits.data(), t.data, bits.size() * 2, cudaMemcpyDeviceToHost), cudaSuccess);
-  std::vector<float> f(bits.size());
-  for (size_t i = 0; i < bits.size(); ++i) {
-    f[i] = t.dtype == DType::kBFloat16 ? bf16_bits_to_float(bits[i]) : half_bits_to_float(bits[i]);
-  }
-  return f;
+  return bits;
 }
 
-// Sequence b's output row for head h (one new token) over the cache positions `keys` of a paged
-// cache, in float64 (the position's page from `table`).
-std::vector<double> paged_reference(const DecodeArgs& a, const std::vector<int32_t>& table, int64_t table_stride, int b,
-                                    int h, const std::vector<int>& keys) {
-  const std::vector<float> q = host_floats(a.q), k = host_floats(a.k_cache), v = host_floats(a.v_cache);
+// Sequence b's output for one new token, [heads][head_dim] in float64, over the cache positions
+// `keys` of a paged cache (each position's page from `table`, row stride table_stride).
+std::vector<std::vector<double>> paged_reference(const DecodeArgs& a, const std::vector<int32_t>& table,
+                                                 int64_t table_stride, int b, const std::vector<int>& keys) {
+  const std::vector<uint16_t> q = host_bits(a.q), k = host_bits(a.k_cache), v = host_bits(a.v_cache);
+  const DType t = a.q.dtype;
   const int64_t d = a.q.shape[3], heads = a.q.shape[2], page = a.k_cache.shape[1];
-  const int64_t h_kv = h / (heads / a.k_cache.shape[2]);
   const double scale = a.softmax_scale > 0.0f ? a.softmax_scale : 1.0 / std::sqrt(static_cast<double>(d));
-  std::vector<double> s, out(static_cast<size_t>(d), 0.0);
-  double m = -INFINITY, sum = 0.0;
-  for (int j : keys) {
-    const int64_t pg = table[static_cast<size_t>(b * table_stride + j / page)];
-    const int64_t krow = pg * a.k_cache.stride[0] + (j % page) * a.k_cache.stride[1] + h_kv * a.k_cache.stride[2];
-    double dot = 0.0;
-    for (int64_t e = 0; e < d; ++e) dot += double(q[b * a.q.stride[0] + h * a.q.stride[2] + e]) * k[krow + e];
-    s.push_back(dot * scale);
-    m = std::max(m, s.back());
+  std::vector<std::vector<double>> out(static_cast<size_t>(heads), std::vector<double>(static_cast<size_t>(d), 0.0));
+  for (int64_t h = 0; h < heads; ++h) {
+    const int64_t h_kv = h / (heads / a.k_cache.shape[2]);
+    std::vector<int64_t> krow, vrow;  // each key's first element in k and v
+    std::vector<double> s;
+    double m = -INFINITY, sum = 0.0;
+    for (int j : keys) {
+      const int64_t pg = table[static_cast<size_t>(b * table_stride + j / page)];
+      krow.push_back(pg * a.k_cache.stride[0] + (j % page) * a.k_cache.stride[1] + h_kv * a.k_cache.stride[2]);
+      vrow.push_back(pg * a.v_cache.stride[0] + (j % page) * a.v_cache.stride[1] + h_kv * a.v_cache.stride[2]);
+      double dot = 0.0;
+      for (int64_t e = 0; e < d; ++e) {
+        dot += double(load_float(q.data(), t, b * a.q.stride[0] + h * a.q.stride[2] + e)) *
+               load_float(k.data(), t, krow.back() + e);
+      }
+      s.push_back(dot * scale);
+      m = std::max(m, s.back());
+    }
+    for (size_t i = 0; i < keys.size(); ++i) {
+      const double p = std::exp(s[i] - m);
+      sum += p;
+      for (int64_t e = 0; e < d; ++e) out[h][e] += p * load_float(v.data(), t, vrow[i] + e);
+    }
+    for (double& o : out[h]) o /= sum;
   }
-  for (size_t i = 0; i < keys.size(); ++i) {
-    const int j = keys[i];
-    const int64_t pg = table[static_cast<size_t>(b * table_stride + j / page)];
-    const int64_t vrow = pg * a.v_cache.stride[0] + (j % page) * a.v_cache.stride[1] +
-                         h_kv * a.v_cache.stride[2];
-    const double p = std::exp(s[i] - m);
-    sum += p;
-    for (int64_t e = 0; e < d; ++e) out[e] += p * v[vrow + e];
-  }
-  for (double& o : out) o /= sum;
   return out;
 }
 
@@ -203,8 +203,7 @@ TEST_P(DecodeFastSmall, UntrustedLengthsAndPages) {
       if (j < 16 || j >= 48) kept.push_back(j);
     }
     const int64_t table_stride = args.block_table.stride[0];
-    std::vector<std::vector<double>> expected;
-    for (int h = 0; h < c.heads; ++h) expected.push_back(paged_reference(args, table, table_stride, 0, h, kept));
+    const std::vector<std::vector<double>> expected = paged_reference(args, table, table_stride, 0, kept);
     table[1] = -1;                   // sequence 0, page 1
     table[2] = 1 << 30;              // sequence 0, page 2
     ASSERT_EQ(cudaMemcpy(args.block_table.data, table.data(), table.size() * sizeof(int32_t), cudaMemcpyHostToDevice),
@@ -225,8 +224,7 @@ TEST_P(DecodeFastSmall, UntrustedLengthsAndPages) {
     const bool bf16 = c.dtype == DType::kBFloat16;
     for (int h = 0; h < c.heads; ++h) {
       for (int64_t e = 0; e < c.head_dim; ++e) {
-        const uint16_t bits = out[h * c.head_dim + e];
-        const double got = bf16 ? bf16_bits_to_float(bits) : half_bits_to_float(bits);
+        const double got = load_float(out.data(), c.dtype, h * c.head_dim + e);
         const double want = expected[h][e];
         ASSERT_NEAR(got, want, (bf16 ? 1e-2 : 2e-3) * (1.0 + std::fabs(want)))
             << "splits=" << splits << " head " << h << " element " << e;

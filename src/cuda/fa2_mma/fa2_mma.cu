@@ -15,6 +15,12 @@ namespace sfa::cuda {
 template <typename T, int kHeadDim, bool kCausal>
 Status run_fa2_mma(const AttentionProblem& p, const DeviceInfo& info, cudaStream_t stream);
 
+// The wgmma kernel (fa2_mma_sm90.cuh), instantiated in instances/fa2_wgmma_*.cu when the build
+// has the sm_90a binary (SFA_FA2_MMA_WGMMA): head_dim 256 without a mask on compute capability
+// 9.0, in place of the mma.sync tiles.
+template <typename T, int kHeadDim>
+Status run_fa2_wgmma(const AttentionProblem& p, const DeviceInfo& info, cudaStream_t stream);
+
 namespace {
 
 template <typename T, bool kCausal>
@@ -36,7 +42,11 @@ Status dispatch_head_dim(const AttentionProblem& p, const DeviceInfo& info, cuda
     case 192: return run_fa2_mma<T, 192, kCausal>(p, info, stream);
 #endif
 #ifdef SFA_FA2_MMA_HDIM_256
-    case 256: return run_fa2_mma<T, 256, kCausal>(p, info, stream);
+    case 256:
+#ifdef SFA_FA2_MMA_WGMMA
+      if (!kCausal && info.sm_arch() == 90) return run_fa2_wgmma<T, 256>(p, info, stream);
+#endif
+      return run_fa2_mma<T, 256, kCausal>(p, info, stream);
 #endif
     default:
       return Status(StatusCode::kUnsupported, "fa2_mma: head_dim " + std::to_string(p.head_dim) +

@@ -11,3 +11,9 @@ foreach(head_dim IN LISTS SFA_FA2_MMA_HEAD_DIMS)
   endforeach()
   target_compile_definitions(sfa PRIVATE SFA_FA2_MMA_HDIM_${head_dim}=1)
 endforeach()
+# The sm_90a binary also holds the wgmma kernel (fa2_mma_sm90.cuh) of head_dim 256 without a mask,
+# which compute capability 9.0 devices run in place of the mma.sync tiles.
+if("90a" IN_LIST SFA_CUDA_ARCHS AND "256" IN_LIST SFA_FA2_MMA_HEAD_DIMS)
+  list(APPEND SFA_KERNEL_SOURCES instances/fa2_wgmma_hdim256_fp16.cu instances/fa2_wgmma_hdim256_bf16.cu)
+  target_compile_definitions(sfa PRIVATE SFA_FA2_MMA_WGMMA=1)
+endif()

@@ -39,6 +39,7 @@
 
 #include "api/validate.h"
 #include "cuda/fa2_mma/fa2_mma_kernel.cuh"
+#include "cuda/fa2_mma/fa2_mma_sm90.cuh"
 #include "sfa/sfa.h"
 
 namespace {
@@ -142,13 +143,43 @@ Variant variant(DType dtype, int group_heads = 0) {
           }};
 }
 
+// The wgmma kernel (sm_90a, fa2_mma_sm90.cuh) with another launch bound or launch order:
+// wg<blocks per SM the launch bound asks for>[g<heads per launch group> | gall].
+template <typename T, int kD, bool kCausal, int kMinBlocks>
+Variant wgmma_variant(DType dtype, int group_heads = 0) {
+  std::string name = "wg" + std::to_string(kMinBlocks);
+  if (group_heads != 0) name += group_heads < 0 ? "gall" : "g" + std::to_string(group_heads);
+  return {name, dtype, kD, kCausal, [group_heads](const AttentionProblem& p, const DeviceInfo& info, cudaStream_t s) {
+            return launch_fa2_wgmma_tiles<Fa2WgmmaTraits<T, kD, kCausal, kMinBlocks>>(
+                p, info, s, group_heads < 0 ? p.batch * p.heads : group_heads);
+          }};
+}
+
+// The mma.sync tiles the sm_90a binary would run without the wgmma kernel ("mma").
+template <typename T, int kD, bool kCausal>
+Variant mma_sync_variant(DType dtype) {
+  return {"mma", dtype, kD, kCausal, [](const AttentionProblem& p, const DeviceInfo& info, cudaStream_t s) {
+            return launch_fa2_mma_tiles<Fa2MmaTraits<T, kD, kCausal>, Fa2MmaTraitsSm90<T, kD, kCausal>>(p, info, s);
+          }};
+}
+
 std::vector<Variant> variants() {
   using bf16 = __nv_bfloat16;
   const DType b = DType::kBFloat16;
   std::vector<Variant> v;
-  // head_dim 256 without a mask on mma.sync: the tiles the sm_90a binary replaced with the wgmma
-  // kernel (fa2_mma_sm90.cuh), which the other binaries still run
-  v.push_back(variant<bf16, 256, false, 64, 64, 4, 2, 2, true, true, true>(b));
+  // The mma.sync tiles the wgmma kernel replaced in the sm_90a binary (the other binaries run them).
+  v.push_back(mma_sync_variant<bf16, 64, false>(b));
+  v.push_back(mma_sync_variant<bf16, 64, true>(b));
+  v.push_back(mma_sync_variant<bf16, 128, false>(b));
+  v.push_back(mma_sync_variant<bf16, 128, true>(b));
+  v.push_back(mma_sync_variant<bf16, 256, false>(b));
+  v.push_back(mma_sync_variant<bf16, 256, true>(b));
+  // Launch order with a causal mask (the kernel groups heads from 8k rows on): one group of every
+  // head; head after head.
+  v.push_back(wgmma_variant<bf16, 64, true, 4>(b, -1));
+  v.push_back(wgmma_variant<bf16, 128, true, 3>(b, -1));
+  v.push_back(wgmma_variant<bf16, 256, true, 2>(b, -1));
+  v.push_back(wgmma_variant<bf16, 256, true, 2>(b, 1));
   return v;
 }
 

@@ -59,13 +59,13 @@ __device__ __forceinline__ uint64_t wgmma_descriptor(uint32_t addr, uint32_t lea
 
 // Copies global tiles into a WgTile with cp.async. The threads of a warp take consecutive chunks
 // of a row (whole 512-byte rows at 256 columns): thread tid owns chunk tid % kChunks of rows
-// tid / kChunks + i kRowsPerPass. Its shared offsets alternate between two values (a pass of 4
-// rows flips bit 2 of the row's swizzle key), so a load is a pointer walk and kPasses cp.async.
+// tid / kChunks + i kRowsPerPass: a load is a pointer walk and kPasses cp.async (the row's swizzle
+// key repeats every 8 rows, so the shared offsets take at most two values).
 template <class Tile, int kThreads, typename T>
 struct WgTileLoader {
   static constexpr int kRowsPerPass = kThreads / Tile::kChunks;
   static constexpr int kPasses = Tile::kRows / kRowsPerPass;
-  static_assert(kThreads % Tile::kChunks == 0 && Tile::kRows % kRowsPerPass == 0 && 8 % kRowsPerPass == 0,
+  static_assert(kThreads % Tile::kChunks == 0 && Tile::kRows % kRowsPerPass == 0,
                 "WgTileLoader: rows must divide among the threads");
 
   const T* src;  // the thread's chunk in row `row` of a tile at global row 0

@@ -16,12 +16,36 @@ template <typename T, int kHeadDim, bool kCausal>
 Status run_fa2_mma(const AttentionProblem& p, const DeviceInfo& info, cudaStream_t stream);
 
 // The wgmma kernel (fa2_mma_sm90.cuh), instantiated in instances/fa2_wgmma_*.cu when the build
-// has the sm_90a binary (SFA_FA2_MMA_WGMMA): head_dim 256 without a mask on compute capability
-// 9.0, in place of the mma.sync tiles.
-template <typename T, int kHeadDim>
+// has the sm_90a binary (SFA_FA2_MMA_WGMMA_HDIM_<d>): head_dim 64, 128 and 256 on compute
+// capability 9.0, in place of the mma.sync tiles.
+template <typename T, int kHeadDim, bool kCausal>
 Status run_fa2_wgmma(const AttentionProblem& p, const DeviceInfo& info, cudaStream_t stream);
 
 namespace {
+
+// Whether the build has the wgmma kernel of head_dim d (instances/fa2_wgmma_*.cu).
+constexpr bool wgmma_built(int d) {
+  return
+#ifdef SFA_FA2_MMA_WGMMA_HDIM_64
+      d == 64 ||
+#endif
+#ifdef SFA_FA2_MMA_WGMMA_HDIM_128
+      d == 128 ||
+#endif
+#ifdef SFA_FA2_MMA_WGMMA_HDIM_256
+      d == 256 ||
+#endif
+      false;
+}
+
+// The wgmma kernel on compute capability 9.0 where the build has it, else the mma.sync tiles.
+template <typename T, int kHeadDim, bool kCausal>
+Status run_head_dim(const AttentionProblem& p, const DeviceInfo& info, cudaStream_t stream) {
+  if constexpr (wgmma_built(kHeadDim)) {
+    if (info.sm_arch() == 90) return run_fa2_wgmma<T, kHeadDim, kCausal>(p, info, stream);
+  }
+  return run_fa2_mma<T, kHeadDim, kCausal>(p, info, stream);
+}
 
 template <typename T, bool kCausal>
 Status dispatch_head_dim(const AttentionProblem& p, const DeviceInfo& info, cudaStream_t stream) {
@@ -30,23 +54,19 @@ Status dispatch_head_dim(const AttentionProblem& p, const DeviceInfo& info, cuda
     case 32: return run_fa2_mma<T, 32, kCausal>(p, info, stream);
 #endif
 #ifdef SFA_FA2_MMA_HDIM_64
-    case 64: return run_fa2_mma<T, 64, kCausal>(p, info, stream);
+    case 64: return run_head_dim<T, 64, kCausal>(p, info, stream);
 #endif
 #ifdef SFA_FA2_MMA_HDIM_96
     case 96: return run_fa2_mma<T, 96, kCausal>(p, info, stream);
 #endif
 #ifdef SFA_FA2_MMA_HDIM_128
-    case 128: return run_fa2_mma<T, 128, kCausal>(p, info, stream);
+    case 128: return run_head_dim<T, 128, kCausal>(p, info, stream);
 #endif
 #ifdef SFA_FA2_MMA_HDIM_192
     case 192: return run_fa2_mma<T, 192, kCausal>(p, info, stream);
 #endif
 #ifdef SFA_FA2_MMA_HDIM_256
-    case 256:
-#ifdef SFA_FA2_MMA_WGMMA
-      if (!kCausal && info.sm_arch() == 90) return run_fa2_wgmma<T, 256>(p, info, stream);
-#endif
-      return run_fa2_mma<T, 256, kCausal>(p, info, stream);
+    case 256: return run_head_dim<T, 256, kCausal>(p, info, stream);
 #endif
     default:
       return Status(StatusCode::kUnsupported, "fa2_mma: head_dim " + std::to_string(p.head_dim) +

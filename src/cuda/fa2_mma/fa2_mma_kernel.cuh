@@ -233,8 +233,9 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
 // blocks running together.
 constexpr int64_t kLptMinQueryRows = 2048;
 template <class Tr>
-int auto_group_heads(const AttentionProblem& p, const DeviceInfo& info, int64_t m_blocks) {
-  if (!Tr::kCausal || m_blocks * Tr::kBlockM < kLptMinQueryRows) return 1;
+int auto_group_heads(const AttentionProblem& p, const DeviceInfo& info, int64_t m_blocks,
+                     int64_t min_query_rows = kLptMinQueryRows) {
+  if (!Tr::kCausal || m_blocks * Tr::kBlockM < min_query_rows) return 1;
   const int64_t resident = int64_t(info.sm_count > 0 ? info.sm_count : 1) * Tr::kMinBlocksPerSm;
   const int64_t bh = int64_t(p.batch) * p.heads;
   return static_cast<int>(std::max<int64_t>(1, std::min(bh, resident / 2)));

@@ -1,0 +1,6 @@
+// One wgmma instantiation (sm_90a binary; the other architectures compile an empty body).
+#include "cuda/fa2_mma/fa2_mma_sm90.cuh"
+
+namespace sfa::cuda {
+template Status run_fa2_wgmma<__half, 256, true>(const AttentionProblem&, const DeviceInfo&, cudaStream_t);
+}  // namespace sfa::cuda

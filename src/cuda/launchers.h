@@ -12,7 +12,8 @@ namespace sfa::cuda {
 Status launch_standard(const AttentionProblem& p, void* workspace, cudaStream_t stream);
 Status launch_fa1(const AttentionProblem& p, void* workspace, cudaStream_t stream);
 Status launch_fa2(const AttentionProblem& p, cudaStream_t stream);
-Status launch_fa2_mma(const AttentionProblem& p, const DeviceInfo& info, cudaStream_t stream);
+// wgmma false: the mma.sync tiles also where the sm_90a binary has the wgmma kernel (tests).
+Status launch_fa2_mma(const AttentionProblem& p, const DeviceInfo& info, cudaStream_t stream, bool wgmma = true);
 Status launch_decode(const DecodeProblem& p, cudaStream_t stream);
 Status launch_decode_fast(const DecodeProblem& p, const DeviceInfo& info, cudaStream_t stream);
 

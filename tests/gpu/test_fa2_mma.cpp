@@ -12,8 +12,13 @@
 #include <string>
 #include <vector>
 
+#include "api/validate.h"
 #include "served_cases.h"
 #include "testing.h"
+#ifdef SFA_TEST_FA2_MMA_LAUNCHER
+#include "cuda/cuda_backend.h"
+#include "cuda/launchers.h"
+#endif
 
 namespace sfa::testing {
 namespace {
@@ -110,9 +115,10 @@ std::vector<unsigned char> device_bytes(const TensorView& t) {
   return bytes;
 }
 
-// Causal launches of at least 2048 query rows per head, where the heaviest query blocks of a group
-// of heads run first (auto_group_heads); the first has more (batch, head) pairs than one group
-// holds, so the last group is short (a group holds half the resident blocks: 132 on an H100).
+// Causal launches of at least 2048 query rows per head (4096 on the wgmma kernel at head_dim 256),
+// where the heaviest query blocks of a group of heads run first (auto_group_heads); the first has
+// more (batch, head) pairs than one group holds, so the last group is short (a group holds half the
+// resident blocks: 132 on an H100 for the mma.sync tiles of head_dim 64).
 TEST(Fa2Mma, CausalLaunchGroups) {
   SFA_SKIP_WITHOUT_KERNELS(kKernel);
   std::vector<AttentionCase> v;
@@ -124,6 +130,9 @@ TEST(Fa2Mma, CausalLaunchGroups) {
     c.causal = true;
     v.push_back(c);
   }
+  AttentionCase g = make_case(DType::kBFloat16, 1, 4100, 4100, 4, 2, 256);
+  g.causal = true;
+  v.push_back(g);
   AttentionCase w = make_case(DType::kFloat16, 1, 2100, 2200, 6, 6, 256);  // a window, bottom-right
   w.window_left = 300;
   w.window_right = 0;
@@ -148,6 +157,43 @@ TEST(Fa2MmaSmall, Deterministic) {
       EXPECT_TRUE(run->verify().passed());
     }
   }
+}
+
+// On compute capability 9.0 the library runs head_dim 64, 128 and 256 on the wgmma kernel; the
+// mma.sync tiles of those head dims (what every other GPU runs) are checked here through the
+// launcher, on the EveryHeadDim cases, poisoned outputs and all.
+TEST(Fa2MmaSmall, MmaSyncTilesBesideWgmma) {
+  SFA_SKIP_WITHOUT_KERNELS(kKernel);
+#ifndef SFA_TEST_FA2_MMA_LAUNCHER
+  GTEST_SKIP() << "the fa2_mma launcher is not in this build";
+#else
+  cuda::DeviceInfo info;
+  ASSERT_TRUE(cuda::device_info(0, &info).is_ok());
+  if (info.sm_arch() != 90) GTEST_SKIP() << "the mma.sync tiles are what auto runs on this GPU (EveryHeadDim)";
+  int ran = 0;
+  for (DType t : kHalfTypes) {
+    for (const AttentionCase& c : head_dim_cases(t, true)) {
+      if (c.head_dim != 64 && c.head_dim != 128 && c.head_dim != 256) continue;
+      std::unique_ptr<AttentionRun> run;
+      ASSERT_TRUE(AttentionRun::create(c, Device::cuda(0), next_seed(), &run).is_ok());
+      ASSERT_TRUE(run->run(kKernel).is_ok());  // poisons the outputs (and runs the wgmma kernel)
+      const AttentionArgs args = run->args(kKernel);
+      for (const TensorView* o : {&args.out, &args.lse}) {
+        if (o->data == nullptr) continue;
+        const std::vector<unsigned char> bytes = device_bytes(*o);
+        ASSERT_EQ(cudaMemset(o->data, 0xff, bytes.size()), cudaSuccess);  // NaN in every dtype
+      }
+      AttentionProblem prob;
+      Device dev;
+      ASSERT_TRUE(validate_attention(args, c.varlen, &prob, &dev).is_ok()) << c.describe();
+      ASSERT_TRUE(cuda::launch_fa2_mma(prob, info, nullptr, /*wgmma=*/false).is_ok()) << c.describe();
+      const CaseResult r = run->verify();
+      EXPECT_TRUE(r.passed()) << "mma.sync tiles: " << r.summary();
+      ++ran;
+    }
+  }
+  EXPECT_GT(ran, 0);
+#endif
 }
 
 // cu_seqlens are device data the library cannot check: lengths that are negative, too long or

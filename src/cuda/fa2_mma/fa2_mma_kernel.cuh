@@ -77,6 +77,22 @@ __device__ __forceinline__ BlockCoords block_coords(const AttentionProblem& p, i
   return c;
 }
 
+// Where a block reads: its first Q row, and the first K and V rows of its sequence (KV head h_kv).
+template <typename T>
+struct BlockSources {
+  const T *q, *k, *v;
+};
+
+template <typename T>
+__device__ __forceinline__ BlockSources<T> block_sources(const AttentionProblem& p, const BlockCoords& c, int h_kv) {
+  return {static_cast<const T*>(p.q) + c.b * p.q_stride.batch + (c.seq.q_offset + c.m0) * p.q_stride.row +
+              c.h * p.q_stride.head,
+          static_cast<const T*>(p.k) + c.b * p.k_stride.batch + c.seq.k_offset * p.k_stride.row +
+              h_kv * p.k_stride.head,
+          static_cast<const T*>(p.v) + c.b * p.v_stride.batch + c.seq.k_offset * p.v_stride.row +
+              h_kv * p.v_stride.head};
+}
+
 // blockIdx.x read again through a volatile asm, which the compiler cannot merge with the first
 // read: the epilogue recomputes the block's coordinates after the key loop rather than keeping
 // them in registers through it (there the registers go to O, S and the fragments).
@@ -96,7 +112,7 @@ __device__ __forceinline__ void fa2_mma_block(const AttentionProblem& p, int gro
 
   Tr::Probe::mark(BlockPhase::kStart);
   const BlockCoords bc = block_coords<Tr::kBlockM>(p, blockIdx.x, group_heads);
-  const int b = bc.b, h = bc.h, h_kv = h / (p.heads / p.heads_kv), m0 = bc.m0;
+  const int h = bc.h, h_kv = h / (p.heads / p.heads_kv), m0 = bc.m0;
   const SequenceView seq = bc.seq;
   if (m0 >= seq.len_q) return;  // the whole block leaves: no barrier is skipped by some warps only
   const int valid_q = min(Tr::kBlockM, seq.len_q - m0);
@@ -115,14 +131,9 @@ __device__ __forceinline__ void fa2_mma_block(const AttentionProblem& p, int gro
   blk.store_row_sums();
 
   if (kb.n_max > kb.n_min) {
-    const T* gQ = static_cast<const T*>(p.q) + b * p.q_stride.batch + (seq.q_offset + m0) * p.q_stride.row +
-                  h * p.q_stride.head;
-    const T* gK = static_cast<const T*>(p.k) + b * p.k_stride.batch + seq.k_offset * p.k_stride.row +
-                  h_kv * p.k_stride.head;
-    const T* gV = static_cast<const T*>(p.v) + b * p.v_stride.batch + seq.k_offset * p.v_stride.row +
-                  h_kv * p.v_stride.head;
-    blk.set_sources(typename Fa2MmaBlock<Tr>::KLoader(gK, p.k_stride.row, tid).src,
-                    typename Fa2MmaBlock<Tr>::VLoader(gV, p.v_stride.row, tid).src);
+    const BlockSources<T> g = block_sources<T>(p, bc, h_kv);
+    blk.set_sources(typename Fa2MmaBlock<Tr>::KLoader(g.k, p.k_stride.row, tid).src,
+                    typename Fa2MmaBlock<Tr>::VLoader(g.v, p.v_stride.row, tid).src);
     const uint32_t sQ = s_base + Tr::kSmemQ;
     blk.sK = s_base + Tr::kSmemK;
     blk.sV = s_base + Tr::kSmemV;
@@ -154,7 +165,7 @@ __device__ __forceinline__ void fa2_mma_block(const AttentionProblem& p, int gro
     if constexpr (Tr::kStateInSmem) __syncthreads();  // thread 0's block scalars are in shared memory
     // Prologue: Q_i and the last key block K_{n_max-1} in one copy group (and V_{n_max-1} in a
     // second one, kPrologueV).
-    TileLoader<typename Tr::QTile, Tr::kThreads, T>(gQ, p.q_stride.row, tid)
+    TileLoader<typename Tr::QTile, Tr::kThreads, T>(g.q, p.q_stride.row, tid)
         .template load<true>(sQ, 0, valid_q, p.q_stride.row);
     blk.template load_k<true>(kb.n_max - 1, p);
     if constexpr (Tr::kPrologueV) blk.template load_v<true>(kb.n_max - 1, p);
@@ -241,18 +252,25 @@ int auto_group_heads(const AttentionProblem& p, const DeviceInfo& info, int64_t 
   return static_cast<int>(std::max<int64_t>(1, std::min(bh, resident / 2)));
 }
 
+// The launch's query blocks of block_m rows (m_blocks per head) and blocks in all; an error when
+// they exceed the grid limit.
+inline Status query_block_grid(const AttentionProblem& p, int block_m, int64_t* m_blocks, int64_t* blocks) {
+  *m_blocks = (static_cast<int64_t>(p.seqlen_q) + block_m - 1) / block_m;
+  *blocks = *m_blocks * p.batch * p.heads;
+  if (*blocks > INT_MAX) {
+    return Status(StatusCode::kUnsupported, "fa2_mma: batch * heads * query blocks = " +
+                                                std::to_string(*blocks) + " exceeds the grid limit");
+  }
+  return Status::ok();
+}
+
 // Launches one instantiation: grid, dynamic shared memory above 48 KB, launch check.
 // group_heads 0 picks the launch order with auto_group_heads().
 template <class Tr, class Tr90 = Tr>
 Status launch_fa2_mma_tiles(const AttentionProblem& p, const DeviceInfo& info, cudaStream_t stream,
                             int group_heads = 0) {
-  const int64_t m_blocks = (static_cast<int64_t>(p.seqlen_q) + Tr::kBlockM - 1) / Tr::kBlockM;
-  const int64_t blocks = m_blocks * p.batch * p.heads;
-  if (blocks == 0) return Status::ok();
-  if (blocks > INT_MAX) {
-    return Status(StatusCode::kUnsupported, "fa2_mma: batch * heads * query blocks = " +
-                                                std::to_string(blocks) + " exceeds the grid limit");
-  }
+  int64_t m_blocks = 0, blocks = 0;
+  if (Status st = query_block_grid(p, Tr::kBlockM, &m_blocks, &blocks); !st || blocks == 0) return st;
   // A compute capability 9.0 device runs the sm_90a binary when the build has one (else a PTX
   // of another architecture, with Tr's tiles): enough shared memory for either.
   const int smem =

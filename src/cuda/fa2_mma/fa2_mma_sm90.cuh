@@ -146,17 +146,12 @@ __device__ __forceinline__ void fa2_wgmma_block(const AttentionProblem& p, int g
   rows.init();
 
   if (kb.n_max > kb.n_min) {
-    const T* gQ = static_cast<const T*>(p.q) + b * p.q_stride.batch + (seq.q_offset + m0) * p.q_stride.row +
-                  h * p.q_stride.head;
-    const T* gK = static_cast<const T*>(p.k) + b * p.k_stride.batch + seq.k_offset * p.k_stride.row +
-                  h_kv * p.k_stride.head;
-    const T* gV = static_cast<const T*>(p.v) + b * p.v_stride.batch + seq.k_offset * p.v_stride.row +
-                  h_kv * p.v_stride.head;
-    const WgTileLoader<typename Tr::KTile, Tr::kThreads, T> k_loader(gK, p.k_stride.row, tid);
-    const WgTileLoader<typename Tr::VTile, Tr::kThreads, T> v_loader(gV, p.v_stride.row, tid);
+    const BlockSources<T> g = block_sources<T>(p, bc, h_kv);
+    const WgTileLoader<typename Tr::KTile, Tr::kThreads, T> k_loader(g.k, p.k_stride.row, tid);
+    const WgTileLoader<typename Tr::VTile, Tr::kThreads, T> v_loader(g.v, p.v_stride.row, tid);
     // Prologue: Q_i and the last key block (ragged: rows past the keys are zero-filled).
     const int last = kb.n_max - 1;
-    WgTileLoader<typename Tr::QTile, Tr::kThreads, T>(gQ, p.q_stride.row, tid)
+    WgTileLoader<typename Tr::QTile, Tr::kThreads, T>(g.q, p.q_stride.row, tid)
         .template load<true>(sQ, 0, valid_q, p.q_stride.row);
     k_loader.template load<true>(sK, int64_t(last) * Tr::kBlockN, seq.len_k - last * Tr::kBlockN, p.k_stride.row);
     cp_async_commit();
@@ -214,13 +209,8 @@ __global__ void __launch_bounds__(Tr::kThreads, Tr::kMinBlocksPerSm)
 template <class Tr>
 Status launch_fa2_wgmma_tiles(const AttentionProblem& p, const DeviceInfo& info, cudaStream_t stream,
                               int group_heads = 0) {
-  const int64_t m_blocks = (static_cast<int64_t>(p.seqlen_q) + Tr::kBlockM - 1) / Tr::kBlockM;
-  const int64_t blocks = m_blocks * p.batch * p.heads;
-  if (blocks == 0) return Status::ok();
-  if (blocks > INT_MAX) {
-    return Status(StatusCode::kUnsupported, "fa2_mma: batch * heads * query blocks = " +
-                                                std::to_string(blocks) + " exceeds the grid limit");
-  }
+  int64_t m_blocks = 0, blocks = 0;
+  if (Status st = query_block_grid(p, Tr::kBlockM, &m_blocks, &blocks); !st || blocks == 0) return st;
   if (static_cast<size_t>(Tr::kSmemBytes) > info.smem_per_block_optin) {
     return Status(StatusCode::kUnsupported, "fa2_mma (wgmma): needs " + std::to_string(Tr::kSmemBytes) +
                                                 " bytes of shared memory per block, the device has " +

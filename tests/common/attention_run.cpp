@@ -276,11 +276,16 @@ Status AttentionRun::launch(Kernel kernel, void* stream) {
   return m.c.varlen ? attention_varlen(a, l) : attention(a, l);
 }
 
-Status AttentionRun::run(Kernel kernel, void* stream) {
+Status AttentionRun::poison(Kernel kernel, void* stream) {
   Impl& m = *impl_;
   m.last_kernel = kernel;
   Status st = m.out.buffer.poison(stream);
   if (st) st = m.lse.poison(stream);
+  return st;
+}
+
+Status AttentionRun::run(Kernel kernel, void* stream) {
+  const Status st = poison(kernel, stream);
   if (!st) return st;
   return launch(kernel, stream);
 }

@@ -98,6 +98,9 @@ class AttentionRun {
 
   // Fills out and lse with NaN, then calls sfa (attention() or attention_varlen()).
   Status run(Kernel kernel, void* stream = nullptr);
+  // Only the NaN fill, for a launch of `kernel` made outside sfa's entry points (a launcher
+  // called directly); verify() labels its result with `kernel`.
+  Status poison(Kernel kernel, void* stream = nullptr);
   // Just the sfa call, with a workspace sized and kept for the kernel (for timing loops).
   Status launch(Kernel kernel, void* stream = nullptr);
   // Waits for the device, copies the outputs back and compares them with `reference` (run once

@@ -55,6 +55,15 @@ __device__ __forceinline__ void load_kv_tile_small_pages(const SplitParams& prm,
   if (lane == 0) *mask = bad_page;
 }
 
+// x, kept in a register: ptxas cannot recompute the result of a volatile asm. Without it, it
+// re-derives lane and warp indices, shared addresses and the copy offsets (CopyOffsets) inside
+// the key loop from S2R reads of special registers (long-latency instructions on each tile's
+// issue path): 14% more instructions per tile at bf16 head_dim 128 (docs/decode_fast.md, round 6).
+__device__ __forceinline__ uint32_t keep_in_register(uint32_t x) {
+  asm volatile("mov.b32 %0, %0;" : "+r"(x));
+  return x;
+}
+
 // Where a lane's copies of a tile land in a stage (load_kv_tile): copy c writes chunk
 // lane % kChunksPerRow of row lane / kChunksPerRow + kRowsPerCopy * c, at a swizzle key that
 // repeats every kDistinct copies. Up to 4 of them (head_dim <= 128) the offsets are made once
@@ -70,7 +79,7 @@ struct CopyOffsets {
   __device__ __forceinline__ explicit CopyOffsets(int lane_) : lane(lane_) {
     if constexpr (kHeld) {
 #pragma unroll
-      for (int c = 0; c < kKept; ++c) off[c] = offset(c);
+      for (int c = 0; c < kKept; ++c) off[c] = keep_in_register(offset(c));
     }
   }
   // Copy c (known at compile time).

@@ -89,18 +89,20 @@ struct ThreadRows {
   int lo[2], hi[2];
 };
 
-// One warp tile: S = Q K^T, mask, online softmax, O += P V.
+// One warp tile: S = Q K^T, mask, online softmax, O += P V. k_rel / v_rel: the lane's ldmatrix
+// addresses into a stage's K and V tile, relative to the stage at s_stage.
 template <typename Element, typename Cfg, Variant kVariant>
 __device__ __forceinline__ void attend_tile(const DecodeProblem& p, const BlockWork& w,
                                             const ThreadRows& rows, int lane, int key0,
-                                            uint32_t s_stage, uint32_t bad_page,
+                                            uint32_t s_stage, const LdmatrixBases<KvTile<Cfg>>& k_rel,
+                                            const LdmatrixBases<KvTile<Cfg>>& v_rel, uint32_t bad_page,
                                             const FragA (&rQ)[Cfg::kKSteps],
                                             OnlineSoftmax (&softmax)[2],
                                             FragC (&rO)[Cfg::kONTiles]) {
   // S = Q K^T: keys key0..+7 in rS[0], key0+8..+15 in rS[1]. K row (lane/16)*8 + lane%8 and
   // chunk pair (lane/8)%2 give b0, b1 of both key groups in one ldmatrix.x4.
   FragC rS[2] = {};
-  const LdmatrixBases<KvTile<Cfg>> k_addr(s_stage, (lane / 16) * 8 + lane % 8, (lane / 8) % 2);
+  const LdmatrixBases<KvTile<Cfg>> k_addr = k_rel.shifted(s_stage);  // K row (lane/16)*8 + lane%8, chunk (lane/8)%2
 #pragma unroll
   for (int kk = 0; kk < Cfg::kKSteps; ++kk) {
     uint32_t kb[4];
@@ -173,7 +175,7 @@ __device__ __forceinline__ void attend_tile(const DecodeProblem& p, const BlockW
   // O += P V. The S accumulators are exactly P's A fragment (rows g, g+8; keys 2t.., 2t+8..).
   const FragA rP = {{pack_pair<Element>(rS[0].x[0], rS[0].x[1]), pack_pair<Element>(rS[0].x[2], rS[0].x[3]),
                      pack_pair<Element>(rS[1].x[0], rS[1].x[1]), pack_pair<Element>(rS[1].x[2], rS[1].x[3])}};
-  const LdmatrixBases<KvTile<Cfg>> v_addr(s_stage + Cfg::kTileBytes, ((lane / 8) % 2) * 8 + lane % 8, lane / 16);
+  const LdmatrixBases<KvTile<Cfg>> v_addr = v_rel.shifted(s_stage);  // V row ((lane/8)%2)*8 + lane%8, chunk lane/16
 #pragma unroll
   for (int dn = 0; dn < Cfg::kHeadDim / 16; ++dn) {
     uint32_t vb[4];  // b0, b1 of head-dim columns 16dn..+7, then of 16dn+8..+15
@@ -190,8 +192,8 @@ __device__ __forceinline__ void attend_tile(const DecodeProblem& p, const BlockW
 template <typename Element, typename Cfg, Variant kVariant>
 __device__ __forceinline__ void attend_block(const SplitParams& prm, BlockWork& w, unsigned char* smem) {
   const DecodeProblem& p = prm.p;
-  const int lane = threadIdx.x % kWarpSize;
-  const int warp = threadIdx.x / kWarpSize;
+  const int lane = static_cast<int>(keep_in_register(threadIdx.x % kWarpSize));
+  const int warp = static_cast<int>(keep_in_register(threadIdx.x / kWarpSize));
   // The length, Q and the L2 prefetch of the first tiles go out together: the tile positions wait
   // for the length, the tiles' bytes need not (kv_loader.cuh, prefetch_first_tiles).
   using Traits = VariantTraits<kVariant>;
@@ -229,9 +231,18 @@ __device__ __forceinline__ void attend_block(const SplitParams& prm, BlockWork& 
   OnlineSoftmax softmax[2];
   FragC rO[Cfg::kONTiles] = {};
   const int my_tiles = w.n_tiles > warp ? ceil_div(w.n_tiles - warp, Cfg::kWarps) : 0;
-  const uint32_t s_warp = smem_address(smem) + warp * Cfg::kStages * Cfg::kStageBytes;
+  const uint32_t s_warp = keep_in_register(smem_address(smem) + warp * Cfg::kStages * Cfg::kStageBytes);
   const CopyOffsets<Cfg> copy_offsets(lane);
   uint32_t* s_mask = reinterpret_cast<uint32_t*>(smem + Cfg::kDataBytes) + warp * Cfg::kStages;
+  const uint32_t s_mask_addr = keep_in_register(smem_address(s_mask));
+  // ldmatrix lanes of a stage's K and V tiles, relative to the stage (attend_tile adds it).
+  LdmatrixBases<KvTile<Cfg>> k_rel(0, (lane / 16) * 8 + lane % 8, (lane / 8) % 2);
+  LdmatrixBases<KvTile<Cfg>> v_rel(Cfg::kTileBytes, ((lane / 8) % 2) * 8 + lane % 8, lane / 16);
+#pragma unroll
+  for (int i = 0; i < LdmatrixBases<KvTile<Cfg>>::kBases; ++i) {
+    k_rel.base[i] = keep_in_register(k_rel.base[i]);
+    v_rel.base[i] = keep_in_register(v_rel.base[i]);
+  }
   auto tile_key0 = [&](int it) { return warp_tile_key0(w, it); };
   int pages = -1, pages_next = -1;  // lane j: page of the warp's tile (32 * batch + j), this batch and the next
 
@@ -260,9 +271,13 @@ __device__ __forceinline__ void attend_block(const SplitParams& prm, BlockWork& 
     cp_async_wait<Cfg::kStages - 1>();
     __syncwarp();  // every lane's copies of tile `it` (and its page mask) are visible to the warp
     const int stage = it % Cfg::kStages;
-    const uint32_t bad_page = Traits::kPaged && p.block_table != nullptr ? s_mask[stage] : 0u;
-    attend_tile<Element, Cfg, kVariant>(p, w, rows, lane, tile_key0(it), s_warp + stage * Cfg::kStageBytes,
-                                        bad_page, rQ, softmax, rO);
+    uint32_t bad_page = 0;
+    if (Traits::kPaged && p.block_table != nullptr) {
+      // Through the kept shared address: from s_mask, ptxas re-derived the address every tile.
+      asm volatile("ld.shared.u32 %0, [%1];" : "=r"(bad_page) : "r"(s_mask_addr + stage * 4u) : "memory");
+    }
+    attend_tile<Element, Cfg, kVariant>(p, w, rows, lane, tile_key0(it), s_warp + stage * Cfg::kStageBytes, k_rel,
+                                        v_rel, bad_page, rQ, softmax, rO);
     __syncwarp();  // every lane is done reading this stage before a later iteration refills it
   }
   cp_async_wait<0>();

@@ -148,7 +148,7 @@ int main() {
               bulk ? "bulk GB/s (/block)" : "bulk: needs sm90");
   for (long long stride : {256LL, max_stride}) {
     for (size_t bytes : {stream_bytes, stream_bytes / 32}) {
-      for (int blocks : {8, 16, 32, 48, 64, 96, 132}) {
+      for (int blocks : {8, 16, 32, 48, 64, 96, 128, 132}) {
         const long long rows = static_cast<long long>(bytes / kRowBytes) / blocks / (kWarps * kTileRows) *
                                (kWarps * kTileRows);  // whole tiles for every warp
         double us[2] = {0, 0};

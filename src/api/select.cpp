@@ -174,7 +174,9 @@ namespace {
 //     kLongCacheKeysOneSplit keys: one split. Those blocks already stream about 2.5 TB/s, and a
 //     split launch of that many clusters costs more than the rest of the bandwidth gains (32
 //     items: 1 split 13% faster than 2 at kv 4k and 9-10% faster than 4 at 8k, 1% at 16k; at
-//     32k 4 splits stay 1.5% ahead; two interleaved sweeps);
+//     32k 4 splits 1.5% ahead in two interleaved sweeps, equal in later grid runs and 3% ahead
+//     on 16-position pages; 4 splits of 32 items merge in the combine kernel, as 32 clusters of
+//     4 one-SM blocks do not fit at once);
 //   - else: never more blocks than SMs (one wave); enough splits that no block streams more than
 //     kMaxKeysPerSplit keys while SMs are idle, and that at least a quarter of the SMs get a
 //     block; no split shorter than kMinKeysPerSplit keys (two 16-key tiles per warp).

@@ -133,6 +133,40 @@ TEST_P(DecodeFastSmall, ClusterAndCombineMerges) {
   EXPECT_EQ(run_cases(cases), static_cast<int>(cases.size()));
 }
 
+// Grids of several waves (more blocks than SMs) run the split kernel with the shallow pipeline
+// (config.h, Pipeline): each pass-1 variant there, with ragged lengths (a length-0 sequence
+// among them) on a contiguous cache, pages of whole tiles, and pages smaller than a tile with a
+// softcap and a window; split and unsplit.
+TEST_P(DecodeFastSmall, SeveralWavesShallowPipeline) {
+  SFA_SKIP_WITHOUT_KERNELS(kKernel);
+  constexpr int kBatch = 48, kHeadsKv = 8;
+  int sms = 0;
+  ASSERT_EQ(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0), cudaSuccess);
+  if (kBatch * kHeadsKv <= sms) GTEST_SKIP() << kBatch * kHeadsKv << " blocks fit one wave on " << sms << " SMs";
+  const DType t = GetParam();
+  std::vector<DecodeCase> cases;
+  DecodeCase c = make_case(t, kBatch, 1, 32, kHeadsKv, 128, 300);
+  c.ragged = true;
+  c.num_splits = 1;
+  cases.push_back(c);
+  c = make_case(t, kBatch, 1, 16, kHeadsKv, 64, 200);
+  c.ragged = true;
+  c.page_size = 16;
+  c.num_splits = 1;
+  cases.push_back(c);
+  c = make_case(t, kBatch, 2, 16, kHeadsKv, 128, 150);
+  c.ragged = true;
+  c.page_size = 7;
+  c.softcap = 20.0f;
+  c.window_left = 40;
+  c.num_splits = 2;
+  cases.push_back(c);
+  c = make_case(t, kBatch, 1, 8, kHeadsKv, 256, 120);  // head_dim 256: one pipeline depth only
+  c.ragged = true;
+  cases.push_back(c);
+  EXPECT_EQ(run_cases(cases), static_cast<int>(cases.size()));
+}
+
 // The 16-bit elements of a device tensor, copied to the host (index them with its strides).
 std::vector<uint16_t> host_bits(const TensorView& t) {
   int64_t extent = 1;  // elements up to the last one the strides reach

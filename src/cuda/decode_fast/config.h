@@ -37,6 +37,13 @@ struct VariantTraits {
   static constexpr bool kSoftcap = kVariant == Variant::kGeneral;
 };
 
+// How much of the cache a warp keeps in flight: deep (3 stages at head_dim 128) where the grid is
+// one wave, so that a few blocks keep the bytes coming; shallow (2 stages) for grids of several
+// waves of short blocks (launch_split.cuh), where every SM streams anyway: there it measured
+// 0.5-2.5% faster (batch 16-64, kv 1k-8k), while at batch 1 it costs up to 2.8%
+// (docs/decode_fast.md, round 7).
+enum class Pipeline { kDeep, kShallow };
+
 constexpr int cmax(int a, int b) { return a > b ? a : b; }
 constexpr size_t cmax(size_t a, size_t b) { return a > b ? a : b; }
 
@@ -56,8 +63,8 @@ constexpr int max_inbox_slots(int splits) {
 }
 constexpr int kInboxSlots = max_inbox_slots(2);
 
-// Pass 1 (split kernel) tiles for one head dim.
-template <int kHeadDim_>
+// Pass 1 (split kernel) tiles for one head dim and pipeline depth.
+template <int kHeadDim_, Pipeline kPipeline = Pipeline::kDeep>
 struct SplitConfig {
   static constexpr int kHeadDim = kHeadDim_;
   // 8 warps (2 per SM sub-partition) hide each other's MMA / softmax latency in one block per
@@ -76,10 +83,10 @@ struct SplitConfig {
   static constexpr int kTileBytes = kBlockN * kHeadDim * kElementBytes;  // one K or V tile
   static constexpr int kStageBytes = 2 * kTileBytes;                     // K and V
 
-  // Each warp keeps kStages - 1 tiles in flight while it computes one. About 24 KB of pipeline
-  // per warp: 192 KB per block (one block per SM) for head_dim <= 128, 128 KB in flight per SM,
-  // several times what HBM latency x bandwidth per SM needs.
-  static constexpr int kPipelineBytesPerWarp = 24 * 1024;
+  // Each warp keeps kStages - 1 tiles in flight while it computes one. Deep: about 24 KB of
+  // pipeline per warp, 192 KB per block (one block per SM) for head_dim <= 128, 128 KB in flight
+  // per SM, several times what HBM latency x bandwidth per SM needs. Shallow: 16 KB per warp.
+  static constexpr int kPipelineBytesPerWarp = kPipeline == Pipeline::kDeep ? 24 * 1024 : 16 * 1024;
   static constexpr int kStages = cmax(2, kPipelineBytesPerWarp / kStageBytes);
 
   static constexpr int kKSteps = kHeadDim / 16;  // k16 steps of S = Q K^T

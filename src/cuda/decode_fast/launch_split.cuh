@@ -1,6 +1,7 @@
 // decode_fast's pass-1 launch for one (dtype, head_dim): the cluster kernel where it applies
 // (sm90, 2..kMaxClusterSplits splits, as many waves as without clusters), which also merges the
-// splits, else the split kernel (followed by the combine kernel when num_splits > 1).
+// splits, else the split kernel (followed by the combine kernel when num_splits > 1), with a
+// shallower pipeline when its grid takes several waves (config.h, Pipeline).
 // Included by the split_<dtype>_hd<d>.cu instantiation files.
 #pragma once
 
@@ -33,6 +34,11 @@ constexpr int kMaxCachedDevices = 16;
 //    512 blocks, 0.3% off batch 16 / 32 KV heads / kv 1k).
 constexpr int64_t kEvictFirstMaxL2 = 4;
 constexpr int kPrefetchMaxSmShare = 2;
+// The shallow pipeline (config.h, Pipeline) runs grids of several waves whose blocks read at
+// most this many keys: 0.5-2.5% faster than the deep one at batch 16-64 up to kv 8k, 0.3-0.5%
+// slower at kv 32k, where a block streams long enough that the waves' seams no longer count
+// (docs/decode_fast.md, round 7).
+constexpr int64_t kShallowMaxKeysPerBlock = 8192;
 
 // The current device's L2 size in bytes (cached per device; 0 if unknown).
 inline int64_t l2_cache_bytes() {
@@ -110,7 +116,20 @@ bool use_cluster_kernel(const DecodeProblem& p, const DeviceInfo& info, int64_t 
   return (blocks + clustered - 1) / clustered <= (blocks + plain - 1) / plain;
 }
 
-// One variant's launch: the cluster kernel where it applies, else the split kernel.
+// The split kernel with pipeline depth kPipeline.
+template <typename Element, int kHeadDim, Variant kVariant, Pipeline kPipeline>
+Status launch_split_kernel(const DecodeProblem& p, const DeviceInfo& info, cudaStream_t stream, int64_t blocks) {
+  using Cfg = SplitConfig<kHeadDim, kPipeline>;
+  auto kernel = decode_fast_split_kernel<Element, kHeadDim, kVariant, kPipeline>;
+  SFA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    static_cast<int>(Cfg::kSmemBytes)));
+  kernel<<<static_cast<unsigned>(blocks), Cfg::kThreads, Cfg::kSmemBytes, stream>>>(split_params(p, info, blocks));
+  return check_launch("decode_fast split kernel");
+}
+
+// One variant's launch: the cluster kernel where it applies, else the split kernel, with the
+// shallow pipeline when its blocks take several waves and are short (where that pipeline is
+// shallower at all).
 template <typename Element, int kHeadDim, Variant kVariant>
 Status launch_variant(const DecodeProblem& p, const DeviceInfo& info, cudaStream_t stream, int64_t blocks,
                       bool* merged) {
@@ -138,11 +157,13 @@ Status launch_variant(const DecodeProblem& p, const DeviceInfo& info, cudaStream
     *merged = true;
     return check_launch("decode_fast cluster kernel");
   }
-  auto kernel = decode_fast_split_kernel<Element, kHeadDim, kVariant>;
-  SFA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    static_cast<int>(Cfg::kSmemBytes)));
-  kernel<<<static_cast<unsigned>(blocks), Cfg::kThreads, Cfg::kSmemBytes, stream>>>(split_params(p, info, blocks));
-  return check_launch("decode_fast split kernel");
+  if constexpr (SplitConfig<kHeadDim, Pipeline::kShallow>::kStages < Cfg::kStages) {
+    const int64_t keys_per_block = (p.capacity + p.num_splits - 1) / p.num_splits;
+    if (blocks > static_cast<int64_t>(info.sm_count) * Cfg::kBlocksPerSm && keys_per_block <= kShallowMaxKeysPerBlock) {
+      return launch_split_kernel<Element, kHeadDim, kVariant, Pipeline::kShallow>(p, info, stream, blocks);
+    }
+  }
+  return launch_split_kernel<Element, kHeadDim, kVariant, Pipeline::kDeep>(p, info, stream, blocks);
 }
 
 template <typename Element, int kHeadDim>

@@ -8,7 +8,8 @@
 //        (A persistent grid, 132 blocks looping over the items and prefetching the next item's
 //        first tiles into L2, ran 7% slower at 512 items: docs/decode_fast.md.)
 // Block: kWarps warps (kThreads threads).
-// Shared memory (dynamic): SplitConfig::kSmemBytes, laid out in split_attention.cuh.
+// Shared memory (dynamic): SplitConfig::kSmemBytes, laid out in split_attention.cuh; a shallow
+//        pipeline (kPipeline, config.h) for grids of several waves.
 // Workspace (num_splits > 1): partial out float32 [num_splits, batch, seqlen_q, heads, head_dim]
 // and lse float32 [num_splits, batch, seqlen_q, heads].
 #pragma once
@@ -27,10 +28,11 @@
 
 namespace sfa::cuda::decode_fast {
 
-template <typename Element, int kHeadDim, Variant kVariant>
-__global__ void __launch_bounds__(SplitConfig<kHeadDim>::kThreads, SplitConfig<kHeadDim>::kBlocksPerSm)
+template <typename Element, int kHeadDim, Variant kVariant, Pipeline kPipeline>
+__global__ void __launch_bounds__(SplitConfig<kHeadDim, kPipeline>::kThreads,
+                                  SplitConfig<kHeadDim, kPipeline>::kBlocksPerSm)
     decode_fast_split_kernel(const SplitParams prm) {
-  using Cfg = SplitConfig<kHeadDim>;
+  using Cfg = SplitConfig<kHeadDim, kPipeline>;
   const DecodeProblem& p = prm.p;
   extern __shared__ __align__(128) unsigned char smem[];
   // The combine kernel (a programmatic dependent, sm90) may start launching at once: it waits

@@ -27,13 +27,11 @@ constexpr int kMaxCachedDevices = 16;
 // Cache policy and start-up prefetch, from the H100 measurements in docs/decode_fast.md:
 //  - K and V stream L2 evict-first when they total at most kEvictFirstMaxL2 L2 sizes (6-11%
 //    faster at 34-134 MB on the 50 MB L2, no change at 268 MB, 1-4% slower from 537 MB);
-//  - the first tiles are prefetched before the length arrives when the grid fills at most
-//    1 / kPrefetchMaxSmShare of the SMs (0.3-0.5 us off a latency-bound batch-1 step; at
-//    batch 16 / kv 1k, 128 blocks, the early burst cost 0.7-1 us), and when it takes more than
-//    one wave (the later waves' blocks start while others stream: 1.0% off batch 64 / kv 1k,
-//    512 blocks, 0.3% off batch 16 / 32 KV heads / kv 1k).
+//  - every grid prefetches its first tiles before the length arrives (0.3-0.5 us off a
+//    latency-bound batch-1 step, 1.0% off batch 64 / kv 1k; round 7: 1.2-1.5% off batch 16 /
+//    kv 1k, 128 blocks, where it once cost 0.7-1 us, and no change at kv 8k). It stays a launch
+//    parameter: the kernel with the prefetch unconditional measured 2-6% slower at batch 1.
 constexpr int64_t kEvictFirstMaxL2 = 4;
-constexpr int kPrefetchMaxSmShare = 2;
 // The shallow pipeline (config.h, Pipeline) runs grids of several waves whose blocks read at
 // most this many keys: 0.5-2.5% faster than the deep one at batch 16-64 up to kv 8k, 0.3-0.5%
 // slower at kv 32k, where a block streams long enough that the waves' seams no longer count
@@ -57,11 +55,11 @@ inline int64_t l2_cache_bytes() {
 }
 
 // The kernels' parameters for problem p on this device.
-inline SplitParams split_params(const DecodeProblem& p, const DeviceInfo& info, int64_t blocks) {
+inline SplitParams split_params(const DecodeProblem& p) {
   SplitParams prm(p);
   const int64_t kv_bytes = 2 * static_cast<int64_t>(p.batch) * p.capacity * p.heads_kv * p.head_dim * kElementBytes;
   prm.evict_first = kv_bytes <= kEvictFirstMaxL2 * l2_cache_bytes();
-  prm.prefetch_start = blocks * kPrefetchMaxSmShare <= info.sm_count || blocks > info.sm_count;
+  prm.prefetch_start = true;
   return prm;
 }
 
@@ -118,12 +116,12 @@ bool use_cluster_kernel(const DecodeProblem& p, const DeviceInfo& info, int64_t 
 
 // The split kernel with pipeline depth kPipeline.
 template <typename Element, int kHeadDim, Variant kVariant, Pipeline kPipeline>
-Status launch_split_kernel(const DecodeProblem& p, const DeviceInfo& info, cudaStream_t stream, int64_t blocks) {
+Status launch_split_kernel(const DecodeProblem& p, cudaStream_t stream, int64_t blocks) {
   using Cfg = SplitConfig<kHeadDim, kPipeline>;
   auto kernel = decode_fast_split_kernel<Element, kHeadDim, kVariant, kPipeline>;
   SFA_CUDA_TRY(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
                                     static_cast<int>(Cfg::kSmemBytes)));
-  kernel<<<static_cast<unsigned>(blocks), Cfg::kThreads, Cfg::kSmemBytes, stream>>>(split_params(p, info, blocks));
+  kernel<<<static_cast<unsigned>(blocks), Cfg::kThreads, Cfg::kSmemBytes, stream>>>(split_params(p));
   return check_launch("decode_fast split kernel");
 }
 
@@ -153,17 +151,17 @@ Status launch_variant(const DecodeProblem& p, const DeviceInfo& info, cudaStream
     attribute.val.clusterDim.z = 1;
     config.attrs = &attribute;
     config.numAttrs = 1;
-    SFA_CUDA_TRY(cudaLaunchKernelEx(&config, kernel, split_params(p, info, blocks)));
+    SFA_CUDA_TRY(cudaLaunchKernelEx(&config, kernel, split_params(p)));
     *merged = true;
     return check_launch("decode_fast cluster kernel");
   }
   if constexpr (SplitConfig<kHeadDim, Pipeline::kShallow>::kStages < Cfg::kStages) {
     const int64_t keys_per_block = (p.capacity + p.num_splits - 1) / p.num_splits;
     if (blocks > static_cast<int64_t>(info.sm_count) * Cfg::kBlocksPerSm && keys_per_block <= kShallowMaxKeysPerBlock) {
-      return launch_split_kernel<Element, kHeadDim, kVariant, Pipeline::kShallow>(p, info, stream, blocks);
+      return launch_split_kernel<Element, kHeadDim, kVariant, Pipeline::kShallow>(p, stream, blocks);
     }
   }
-  return launch_split_kernel<Element, kHeadDim, kVariant, Pipeline::kDeep>(p, info, stream, blocks);
+  return launch_split_kernel<Element, kHeadDim, kVariant, Pipeline::kDeep>(p, stream, blocks);
 }
 
 template <typename Element, int kHeadDim>

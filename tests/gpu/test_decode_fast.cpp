@@ -136,7 +136,8 @@ TEST_P(DecodeFastSmall, ClusterAndCombineMerges) {
 // Grids of several waves (more blocks than SMs) run the split kernel with the shallow pipeline
 // (config.h, Pipeline): each pass-1 variant there, with ragged lengths (a length-0 sequence
 // among them) on a contiguous cache, pages of whole tiles, and pages smaller than a tile with a
-// softcap and a window; split and unsplit.
+// softcap and a window; unsplit, and split past the cluster sizes (17 splits: the split kernel
+// and the combine kernel on every GPU).
 TEST_P(DecodeFastSmall, SeveralWavesShallowPipeline) {
   SFA_SKIP_WITHOUT_KERNELS(kKernel);
   constexpr int kBatch = 48, kHeadsKv = 8;
@@ -159,7 +160,7 @@ TEST_P(DecodeFastSmall, SeveralWavesShallowPipeline) {
   c.page_size = 7;
   c.softcap = 20.0f;
   c.window_left = 40;
-  c.num_splits = 2;
+  c.num_splits = 17;  // more than a cluster holds (16)
   cases.push_back(c);
   c = make_case(t, kBatch, 1, 8, kHeadsKv, 256, 120);  // head_dim 256: one pipeline depth only
   c.ragged = true;
